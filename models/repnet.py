@@ -1,0 +1,125 @@
+"""RepNet (Wandt & Rosenhahn, CVPR 2019) in PyTorch: pose generator, camera branch, reprojection
+layer and the Wasserstein critic with its Kinematic Chain Space path.
+
+Shapes: 2D poses [B, 17, 2], 3D poses [B, 17, 3], cameras [B, 2, 3]. Inside the networks 3D poses
+are in metres (as in the paper); `Lifter` wraps the trained generator and camera branch behind
+the project's ONNX contract (pixels in, millimetres out, normalization inside the graph).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from models.skeleton import NUM_JOINTS, PELVIS, bone_matrix
+
+MM_PER_METRE = 1000.0
+
+
+@dataclass
+class RepNetConfig:
+    width: int = 1000              # paper: fully connected layers of 1000 units
+    shared_blocks: int = 1         # residual blocks shared by the pose and camera branches
+    pose_blocks: int = 2           # residual blocks of the pose branch after the shared one
+    camera_blocks: int = 2         # residual blocks of the camera branch
+    leaky_slope: float = 0.01      # LeakyReLU slope (Keras default 0.3 in the original code)
+    critic_width: int = 100        # plain path of the critic
+    critic_kcs_width: int = 1000   # KCS path of the critic
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ResidualBlock(nn.Module):
+    """Two fully connected layers with LeakyReLU and an identity shortcut."""
+
+    def __init__(self, width: int, slope: float):
+        super().__init__()
+        self.fc1 = nn.Linear(width, width)
+        self.fc2 = nn.Linear(width, width)
+        self.act = nn.LeakyReLU(slope)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x + self.fc2(self.act(self.fc1(x))))
+
+
+def normalize_2d(keypoints: torch.Tensor, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pelvis-centre 2D poses and divide by their RMS joint distance from the pelvis.
+
+    Returns (normalized [B, 17, 2], pelvis [B, 1, 2], scale [B, 1, 1]). Centring on the pelvis
+    (not the mean) matches the 3D output, whose pelvis is at the origin, so that K @ X reproduces
+    the normalized input exactly under weak perspective.
+    """
+    pelvis = keypoints[:, PELVIS:PELVIS + 1, :]
+    centred = keypoints - pelvis
+    scale = centred.pow(2).sum(-1).mean(-1).sqrt().clamp_min(eps).view(-1, 1, 1)
+    return centred / scale, pelvis, scale
+
+
+class PoseAndCamera(nn.Module):
+    """The generator: normalized 2D pose -> (3D pose in metres [B,17,3], camera K [B,2,3])."""
+
+    def __init__(self, cfg: RepNetConfig):
+        super().__init__()
+        w, a = cfg.width, cfg.leaky_slope
+        self.stem = nn.Sequential(nn.Linear(2 * NUM_JOINTS, w), nn.LeakyReLU(a))
+        self.shared = nn.Sequential(*[ResidualBlock(w, a) for _ in range(cfg.shared_blocks)])
+        self.pose = nn.Sequential(*[ResidualBlock(w, a) for _ in range(cfg.pose_blocks)],
+                                  nn.Linear(w, w), nn.LeakyReLU(a), nn.Linear(w, 3 * NUM_JOINTS))
+        self.camera = nn.Sequential(*[ResidualBlock(w, a) for _ in range(cfg.camera_blocks)],
+                                    nn.Linear(w, 6))
+
+    def forward(self, pose_2d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.shared(self.stem(pose_2d.flatten(1)))
+        pose_3d = self.pose(h).view(-1, NUM_JOINTS, 3)
+        pose_3d = pose_3d - pose_3d[:, PELVIS:PELVIS + 1]  # the pelvis is the origin by definition
+        return pose_3d, self.camera(h).view(-1, 2, 3)
+
+
+def reproject(pose_3d: torch.Tensor, camera: torch.Tensor) -> torch.Tensor:
+    """The reprojection layer: W' = K X, as [B, 17, 2]."""
+    return pose_3d @ camera.transpose(1, 2)
+
+
+def kcs(pose_3d: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
+    """Kinematic Chain Space Psi = B^T B with B = X C: bone lengths and angles, [B, 16, 16]."""
+    bones = pose_3d.transpose(1, 2) @ C  # [B, 3, 16]
+    return bones.transpose(1, 2) @ bones
+
+
+class Critic(nn.Module):
+    """Wasserstein critic with a plain path on the 3D pose and a path on its KCS matrix."""
+
+    def __init__(self, cfg: RepNetConfig):
+        super().__init__()
+        a, w, wk = cfg.leaky_slope, cfg.critic_width, cfg.critic_kcs_width
+        self.register_buffer("C", torch.from_numpy(bone_matrix()))
+        n_bones = self.C.shape[1]
+        self.plain = nn.Sequential(nn.Linear(3 * NUM_JOINTS, w), nn.LeakyReLU(a),
+                                   ResidualBlock(w, a), nn.Linear(w, w), nn.LeakyReLU(a))
+        self.kcs = nn.Sequential(nn.Linear(n_bones * n_bones, wk), nn.LeakyReLU(a),
+                                 ResidualBlock(wk, a), nn.Linear(wk, w), nn.LeakyReLU(a))
+        self.head = nn.Sequential(nn.Linear(2 * w, w), nn.LeakyReLU(a), nn.Linear(w, 1))
+
+    def forward(self, pose_3d: torch.Tensor) -> torch.Tensor:
+        plain = self.plain(pose_3d.flatten(1))
+        psi = self.kcs(kcs(pose_3d, self.C).flatten(1))
+        return self.head(torch.cat([plain, psi], dim=1)).squeeze(1)
+
+
+class Lifter(nn.Module):
+    """The deployable lifter behind the ONNX contract: pixels in, millimetres and camera out.
+
+    keypoints_2d [N,17,2] pixels -> pose_3d [N,17,3] mm (pelvis at the origin, canonical frame),
+    camera [N,2,3] with camera @ pose_3d.T equal to the normalized 2D input.
+    """
+
+    def __init__(self, generator: PoseAndCamera):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, keypoints_2d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        normalized, _, _ = normalize_2d(keypoints_2d)
+        pose_m, camera = self.generator(normalized)
+        return pose_m * MM_PER_METRE, camera / MM_PER_METRE

@@ -1,0 +1,92 @@
+"""The 17-joint Human3.6M skeleton: the one definition every part of the project uses.
+
+Joint order follows the public Human3.6M lifting code (Martinez et al. 2017, VideoPose3D).
+Coordinates everywhere in the project are right-handed with y pointing down (the camera
+convention: x right, y down, z forward), in millimetres for 3D.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+JOINT_NAMES: tuple[str, ...] = (
+    "pelvis",          # 0
+    "right_hip",       # 1
+    "right_knee",      # 2
+    "right_ankle",     # 3
+    "left_hip",        # 4
+    "left_knee",       # 5
+    "left_ankle",      # 6
+    "spine",           # 7
+    "thorax",          # 8
+    "neck_nose",       # 9
+    "head",            # 10  head top
+    "left_shoulder",   # 11
+    "left_elbow",      # 12
+    "left_wrist",      # 13
+    "right_shoulder",  # 14
+    "right_elbow",     # 15
+    "right_wrist",     # 16
+)
+NUM_JOINTS = len(JOINT_NAMES)
+JOINT_INDEX: dict[str, int] = {name: i for i, name in enumerate(JOINT_NAMES)}
+
+PELVIS = 0
+PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
+
+LEFT_JOINTS: tuple[int, ...] = (4, 5, 6, 11, 12, 13)
+RIGHT_JOINTS: tuple[int, ...] = (1, 2, 3, 14, 15, 16)
+
+# Bones as (parent, child), one per non-root joint, in joint order.
+BONES: tuple[tuple[int, int], ...] = tuple((p, c) for c, p in enumerate(PARENTS) if p >= 0)
+NUM_BONES = len(BONES)
+
+# Index permutation that swaps left and right joints (for mirroring a pose).
+MIRROR_PERMUTATION: tuple[int, ...] = tuple(
+    {**{l: r for l, r in zip(LEFT_JOINTS, RIGHT_JOINTS)},
+     **{r: l for l, r in zip(LEFT_JOINTS, RIGHT_JOINTS)}}.get(j, j)
+    for j in range(NUM_JOINTS)
+)
+
+
+def joint_side(joint: int) -> str:
+    """'left', 'right' or 'center': used to colour bones so the sides can be told apart."""
+    if joint in LEFT_JOINTS:
+        return "left"
+    if joint in RIGHT_JOINTS:
+        return "right"
+    return "center"
+
+
+def bone_side(bone: tuple[int, int]) -> str:
+    """A bone takes the side of its child joint (the pelvis-to-hip bones belong to their leg)."""
+    return joint_side(bone[1])
+
+
+def bone_matrix() -> np.ndarray:
+    """C (17 x 16) with X @ C = B, the bone vectors (child minus parent) of a 3 x 17 pose X.
+
+    This is the Kinematic Chain Space matrix of RepNet; Psi = B.T @ B holds bone lengths on its
+    diagonal and the angles between bones off it.
+    """
+    C = np.zeros((NUM_JOINTS, NUM_BONES), dtype=np.float32)
+    for b, (parent, child) in enumerate(BONES):
+        C[child, b] = 1.0
+        C[parent, b] = -1.0
+    return C
+
+
+def bone_lengths(poses: np.ndarray) -> np.ndarray:
+    """Bone lengths of poses [..., 17, 3] as [..., 16]."""
+    parents = [p for p, _ in BONES]
+    children = [c for _, c in BONES]
+    return np.linalg.norm(poses[..., children, :] - poses[..., parents, :], axis=-1)
+
+
+def mirror(poses: np.ndarray) -> np.ndarray:
+    """Mirror poses [..., 17, D] across the x = 0 plane and swap left and right labels.
+
+    The result is again an anatomically valid pose (a person doing the mirrored motion).
+    """
+    mirrored = poses[..., list(MIRROR_PERMUTATION), :].copy()
+    mirrored[..., 0] *= -1.0
+    return mirrored

@@ -1,0 +1,100 @@
+"""The RepNet networks and losses: shapes, invariances and the properties the losses rely on."""
+import numpy as np
+import torch
+
+from models.camera import canonicalize, random_camera_rotations, rotation_from_camera
+from models.losses import camera_loss, critic_loss, default_joint_weights, reprojection_loss
+from models.repnet import Critic, Lifter, PoseAndCamera, RepNetConfig, kcs, normalize_2d, reproject
+from models.skeleton import BONES, NUM_JOINTS, bone_lengths, bone_matrix
+
+SMALL = RepNetConfig(width=64, critic_width=32, critic_kcs_width=32)
+
+
+def standing_pose() -> np.ndarray:
+    """A plausible standing pose in mm, canonical frame (y down, left side at +x, facing -z)."""
+    p = np.zeros((NUM_JOINTS, 3))
+    p[1], p[4] = [-130, 0, 0], [130, 0, 0]
+    p[2], p[5] = [-130, 440, 20], [130, 440, 20]
+    p[3], p[6] = [-130, 880, 40], [130, 880, 40]
+    p[7], p[8], p[9], p[10] = [0, -230, -10], [0, -480, 0], [0, -560, -60], [0, -700, 0]
+    p[11], p[12], p[13] = [170, -470, 0], [200, -190, 0], [210, 60, -40]
+    p[14], p[15], p[16] = [-170, -470, 0], [-200, -190, 0], [-210, 60, -40]
+    return p
+
+
+def test_normalize_2d_removes_translation_and_scale():
+    kp = torch.from_numpy(standing_pose()[:, :2][None]).float()
+    a, _, _ = normalize_2d(kp)
+    b, _, _ = normalize_2d(kp * 3.7 + torch.tensor([250.0, -40.0]))
+    assert torch.allclose(a, b, atol=1e-5)
+    assert torch.allclose(a[:, 0], torch.zeros(1, 2))
+    assert torch.allclose(a.pow(2).sum(-1).mean(-1), torch.ones(1), atol=1e-5)
+
+
+def test_generator_shapes_and_pelvis_at_origin():
+    pose, camera = PoseAndCamera(SMALL)(torch.randn(5, NUM_JOINTS, 2))
+    assert pose.shape == (5, NUM_JOINTS, 3) and camera.shape == (5, 2, 3)
+    assert torch.allclose(pose[:, 0], torch.zeros(5, 3))
+
+
+def test_lifter_camera_reprojects_to_the_normalized_input_scale():
+    lifter = Lifter(PoseAndCamera(SMALL)).eval()
+    kp = torch.randn(3, NUM_JOINTS, 2) * 80 + 400
+    pose_mm, camera = lifter(kp)
+    pose_m, camera_m = lifter.generator(normalize_2d(kp)[0])
+    # Millimetres out, camera rescaled so that K @ X is unchanged.
+    assert torch.allclose(pose_mm, pose_m * 1000, atol=1e-3)
+    assert torch.allclose(reproject(pose_mm, camera), reproject(pose_m, camera_m), atol=1e-5)
+
+
+def test_kcs_diagonal_holds_squared_bone_lengths():
+    pose = standing_pose()
+    psi = kcs(torch.from_numpy(pose[None]).float(), torch.from_numpy(bone_matrix()))
+    assert psi.shape == (1, len(BONES), len(BONES))
+    assert np.allclose(psi[0].diagonal().sqrt().numpy(), bone_lengths(pose), rtol=1e-5)
+
+
+def test_camera_loss_is_zero_for_scaled_rotations_and_positive_otherwise():
+    R = random_camera_rotations(4, np.random.default_rng(0))
+    orthographic = torch.from_numpy(2.5 * R[:, :2]).float()
+    assert camera_loss(orthographic) < 1e-5
+    skewed = orthographic.clone()
+    skewed[:, 0] *= 2.0
+    assert camera_loss(skewed) > 0.1
+
+
+def test_reprojection_of_a_known_camera_recovers_the_rotation():
+    pose = canonicalize(standing_pose()[None])
+    R = random_camera_rotations(1, np.random.default_rng(3))
+    camera = 0.002 * R[:, :2]
+    projected = reproject(torch.from_numpy(pose), torch.from_numpy(camera))
+    expected = 0.002 * pose[0] @ R[0].T
+    assert np.allclose(projected[0].numpy(), expected[:, :2])
+    R_back, scale = rotation_from_camera(camera)
+    assert np.allclose(R_back, R, atol=1e-9) and np.allclose(scale, 0.002)
+
+
+def test_reprojection_loss_ignores_joints_with_zero_weight():
+    target = torch.zeros(2, NUM_JOINTS, 2)
+    wrong = target.clone()
+    wrong[:, 5] = 10.0
+    weights = torch.ones(2, NUM_JOINTS)
+    assert reprojection_loss(wrong, target, weights) > 0
+    weights[:, 5] = 0.0
+    assert reprojection_loss(wrong, target, weights) == 0
+    assert default_joint_weights()[0] == 0  # the pelvis carries nothing after centring
+
+
+def test_critic_loss_gradient_penalty_and_wasserstein_sign():
+    torch.manual_seed(0)
+    critic = Critic(SMALL)
+    real = torch.from_numpy(standing_pose()[None] / 1000).float().repeat(16, 1, 1)
+    fake = torch.randn(16, NUM_JOINTS, 3) * 0.5
+    opt = torch.optim.Adam(critic.parameters(), 1e-3, betas=(0.5, 0.9))
+    for _ in range(60):
+        loss, wasserstein = critic_loss(critic, real, fake, penalty_weight=10.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    # A trained critic scores real poses above fakes: a positive Wasserstein estimate.
+    assert wasserstein > 0.1
