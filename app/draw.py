@@ -1,0 +1,91 @@
+"""2D drawing for the video panel and the annotated video (OpenCV only, no Open3D needed).
+
+The side colours are shared with the 3D viewer so that a bone has the same colour in both
+panels: the person's left side is blue, the right side orange-red, the spine and head light grey.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from app.occlusion import VISIBILITY_THRESHOLD  # below it a joint is a guess: drawn hollow, thin bones
+from models.skeleton import BONES, NUM_JOINTS, bone_side, joint_side
+
+# RGB in [0, 1] (Open3D's convention); the 2D drawing converts them to 8-bit BGR.
+SIDE_COLORS: dict[str, tuple[float, float, float]] = {
+    "left": (0.15, 0.50, 1.00),
+    "right": (1.00, 0.30, 0.10),
+    "center": (0.85, 0.85, 0.85),
+}
+
+
+def _bgr(rgb: tuple[float, float, float]) -> tuple[int, int, int]:
+    return tuple(int(round(255 * c)) for c in rgb[::-1])
+
+
+BONE_COLORS_BGR = [_bgr(SIDE_COLORS[bone_side(bone)]) for bone in BONES]
+JOINT_COLORS_BGR = [_bgr(SIDE_COLORS[joint_side(j)]) for j in range(NUM_JOINTS)]
+
+
+def draw_keypoints_2d(frame_bgr: np.ndarray, keypoints_2d: np.ndarray | None,
+                      visibility: np.ndarray | None = None,
+                      threshold: float = VISIBILITY_THRESHOLD) -> np.ndarray:
+    """A copy of the frame with the 17 keypoints [17, 2] (pixels) and their bones drawn on it.
+
+    Visible joints are filled dots with thick bones; joints whose visibility [17] is below
+    `threshold` are hollow circles and their bones thin, so guesses look like guesses.
+    Non-finite keypoints are left out. keypoints_2d None (no person) returns the plain copy.
+    """
+    out = np.array(frame_bgr, dtype=np.uint8, copy=True)
+    if keypoints_2d is None:
+        return out
+    kp = np.asarray(keypoints_2d, dtype=np.float64)
+    if kp.shape != (NUM_JOINTS, 2):
+        raise ValueError(f"keypoints_2d must have shape ({NUM_JOINTS}, 2), got {kp.shape}")
+    vis = np.ones(NUM_JOINTS) if visibility is None else np.asarray(visibility, dtype=np.float64)
+    if vis.shape != (NUM_JOINTS,):
+        raise ValueError(f"visibility must have shape ({NUM_JOINTS},), got {vis.shape}")
+    finite = np.isfinite(kp).all(axis=1)
+    seen = finite & (vis >= threshold)
+    # cv2 wants ints; far off-screen landmarks are clipped so they stay ints (cv2 clips lines).
+    points = np.clip(np.nan_to_num(np.round(kp)), -1e5, 1e5).astype(np.int32)
+    scale = max(1, round(min(out.shape[:2]) / 240))  # thicker strokes on larger frames
+
+    for (parent, child), color in zip(BONES, BONE_COLORS_BGR):
+        if finite[parent] and finite[child]:
+            thickness = 2 * scale if seen[parent] and seen[child] else 1
+            cv2.line(out, tuple(points[parent]), tuple(points[child]), color, thickness, cv2.LINE_AA)
+    radius = 3 * scale
+    for j, color in enumerate(JOINT_COLORS_BGR):
+        if not finite[j]:
+            continue
+        if seen[j]:
+            cv2.circle(out, tuple(points[j]), radius, color, -1, cv2.LINE_AA)
+        else:
+            cv2.circle(out, tuple(points[j]), radius, color, 1, cv2.LINE_AA)
+    return out
+
+
+def draw_fps(frame_bgr: np.ndarray, fps: float, paused: bool = False) -> np.ndarray:
+    """Write "12.3 FPS" (and "PAUSED") in the top-left corner, in place; returns the frame."""
+    text = f"{fps:5.1f} FPS" + ("  PAUSED" if paused else "")
+    scale = max(0.5, min(frame_bgr.shape[:2]) / 800)
+    origin = (10, int(10 + 25 * scale))
+    # A dark outline under the white text keeps it readable on any background.
+    cv2.putText(frame_bgr, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 4, cv2.LINE_AA)
+    cv2.putText(frame_bgr, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return frame_bgr
+
+
+def compose_side_by_side(left_bgr: np.ndarray, right_rgb: np.ndarray) -> np.ndarray:
+    """One BGR image: the annotated frame on the left, the 3D view (RGB, as render_3d returns it)
+    on the right, scaled to the frame's height."""
+    for name, image in (("left_bgr", left_bgr), ("right_rgb", right_rgb)):
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"{name} must be a uint8 H x W x 3 image, got {image.dtype} {image.shape}")
+    right = cv2.cvtColor(right_rgb, cv2.COLOR_RGB2BGR)
+    height = left_bgr.shape[0]
+    if right.shape[0] != height:
+        width = max(1, round(right.shape[1] * height / right.shape[0]))
+        right = cv2.resize(right, (width, height), interpolation=cv2.INTER_AREA)
+    return np.hstack([left_bgr, right])

@@ -1,0 +1,415 @@
+"""The live viewer: the 3D skeleton, a ground grid and the estimated camera in an Open3D window,
+plus a second window (OpenCV) with the video frame and the 2D keypoints.
+
+Scene units are metres in the lifter's canonical frame (models/camera.py): pelvis at the origin,
+y down, the person's left hip towards +x, the person facing -z. The floor is drawn under the
+lowest joint. The estimated camera sits CAMERA_DISTANCE_M from the pelvis along its viewing
+axis: weak perspective carries no depth, so the distance is for display only.
+
+Every frame moves the vertices of geometry created once (re-creating Open3D geometry costs far
+more), so one update stays at a few milliseconds even with software OpenGL.
+
+Open3D picks its window system by itself: with a DISPLAY (a desktop or Xvfb) a GLFW window, with
+none an EGL offscreen context, in which case nothing is shown but render_3d() still works. An
+invisible viewer (visible=False, for --save-video without a window) always renders with EGL.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable
+
+import cv2
+import numpy as np
+
+# The 2D drawing lives in app/draw.py (no Open3D needed); re-exported as part of the viewer's API.
+from app.draw import SIDE_COLORS, compose_side_by_side, draw_fps, draw_keypoints_2d  # noqa: F401
+from models.camera import rotation_from_camera
+from models.skeleton import BONES, NUM_JOINTS, bone_side, joint_side
+
+# --- what the scene looks like --------------------------------------------------------------
+BACKGROUND = (0.08, 0.08, 0.10)
+GRID_COLOR = (0.35, 0.35, 0.38)
+FRUSTUM_COLOR = (1.00, 0.85, 0.15)
+NO_PERSON_COLOR = (0.45, 0.45, 0.45)  # the last pose and camera, greyed, while nobody is seen
+BONE_RADIUS_M = 0.018
+JOINT_RADIUS_M = 0.030
+FRUSTUM_RADIUS_M = 0.010
+TUBE_SIDES = 8
+CAMERA_DISTANCE_M = 2.0
+FRUSTUM_DEPTH_M = 0.30
+FRUSTUM_HALF_WIDTH_M = 0.20   # 4:3 image plane
+FRUSTUM_HALF_HEIGHT_M = 0.15
+GRID_HALF_SIZE_M = 2.5
+GRID_STEP_M = 0.5
+# The default view (key R): from the person's front-left and above, looking at a point between
+# the person and a frontal camera, so that both show and the skeleton faces the viewer (its left
+# side on the image's right).
+VIEW_FRONT = (0.7, -0.45, -0.55)  # from the look-at point towards the eye, y down
+VIEW_UP = (0.0, -1.0, 0.0)
+VIEW_LOOKAT = (0.1, -0.05, -0.8)
+VIEW_ZOOM = 0.62
+
+PAUSED_WAIT_S = 0.015  # update() while paused: still ~60 redraws a second for the mouse
+
+# GLFW key codes (Open3D's key callbacks); letters are their upper-case ASCII codes.
+KEY_ESCAPE = 256
+KEY_SPACE = 32
+
+# A relaxed standing pose in the canonical frame (mm), shown (grey) until the first person is seen:
+# no geometry may start degenerate (Open3D's view can break for good on all-identical points).
+REST_POSE = np.array([
+    [0, 0, 0],          # pelvis
+    [-130, 10, 0],      # right hip
+    [-130, 450, 10],    # right knee
+    [-130, 880, 40],    # right ankle
+    [130, 10, 0],       # left hip
+    [130, 450, 10],     # left knee
+    [130, 880, 40],     # left ankle
+    [0, -230, 0],       # spine
+    [0, -480, 0],       # thorax
+    [0, -580, -80],     # neck/nose (the person faces -z)
+    [0, -720, -10],     # head top
+    [170, -460, 0],     # left shoulder
+    [240, -200, 0],     # left elbow
+    [290, 40, -30],     # left wrist
+    [-170, -460, 0],    # right shoulder
+    [-240, -200, 0],    # right elbow
+    [-290, 40, -30],    # right wrist
+], dtype=np.float32)
+
+
+class ViewerError(RuntimeError):
+    """The viewer cannot start (Open3D missing or unloadable, no OpenGL)."""
+
+
+def _import_open3d():
+    try:
+        import open3d
+    except (ImportError, OSError) as error:  # OSError: a missing system library
+        raise ViewerError(
+            f"cannot load Open3D ({error}); install it with `pip install -r requirements.txt` and the "
+            "system libraries with `apt-get install libusb-1.0-0 libgl1 libegl1`, or run with --no-viewer"
+        ) from None
+    return open3d
+
+
+def _x_display_reachable() -> bool:
+    """Whether $DISPLAY names an X server that accepts us (a stale DISPLAY, e.g. over ssh without
+    X forwarding, would otherwise abort the process inside Qt when the 2D window opens)."""
+    if not os.environ.get("DISPLAY"):
+        return False
+    import ctypes
+    try:
+        x11 = ctypes.CDLL("libX11.so.6")  # Open3D links it, so it is there wherever Open3D loads
+    except OSError:
+        return False
+    x11.XOpenDisplay.argtypes, x11.XOpenDisplay.restype = [ctypes.c_char_p], ctypes.c_void_p
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    display = x11.XOpenDisplay(None)
+    if not display:
+        return False
+    x11.XCloseDisplay(display)
+    return True
+
+
+# --- geometry: thin tubes and small spheres whose vertices are recomputed each frame ---------------
+_ANGLES = np.linspace(0.0, 2.0 * np.pi, TUBE_SIDES, endpoint=False)
+
+
+def _tube_triangles(n_tubes: int) -> np.ndarray:
+    """Triangles of n open tubes; tube t has a start ring then an end ring of TUBE_SIDES vertices."""
+    i = np.arange(TUBE_SIDES)
+    a, b = i, (i + 1) % TUBE_SIDES
+    c, d = a + TUBE_SIDES, b + TUBE_SIDES
+    one = np.concatenate([np.stack([a, b, d], 1), np.stack([a, d, c], 1)])
+    offsets = (np.arange(n_tubes) * 2 * TUBE_SIDES)[:, None, None]
+    return (one[None] + offsets).reshape(-1, 3)
+
+
+def _tube_vertices(starts: np.ndarray, ends: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices and normals [M * 2 * TUBE_SIDES, 3] of tubes around the segments starts -> ends [M, 3]."""
+    axis = ends - starts
+    length = np.linalg.norm(axis, axis=1, keepdims=True)
+    axis = np.where(length > 1e-9, axis / np.maximum(length, 1e-9), [0.0, 1.0, 0.0])
+    helper = np.where(np.abs(axis[:, :1]) < 0.9, [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
+    u = np.cross(axis, helper)
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    v = np.cross(axis, u)
+    ring = np.cos(_ANGLES)[None, :, None] * u[:, None] + np.sin(_ANGLES)[None, :, None] * v[:, None]
+    vertices = np.concatenate([starts[:, None] + radius * ring, ends[:, None] + radius * ring], axis=1)
+    normals = np.concatenate([ring, ring], axis=1)
+    return vertices.reshape(-1, 3), normals.reshape(-1, 3)
+
+
+def _frustum_segments(R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Segments (starts, ends) [10, 3] of a camera with rotation R (canonical -> camera) drawn
+    CAMERA_DISTANCE_M from the origin: apex-to-corner edges, the image rectangle, and a small roof
+    on the image's top edge (camera -y) so that a rolled or upside-down camera shows as such."""
+    w, h, f = FRUSTUM_HALF_WIDTH_M, FRUSTUM_HALF_HEIGHT_M, FRUSTUM_DEPTH_M
+    in_camera = np.array([
+        [0, 0, 0],                                   # apex (the camera centre)
+        [-w, -h, f], [w, -h, f], [w, h, f], [-w, h, f],  # image corners, top edge first
+        [0, -h * 1.8, f],                            # roof tip
+    ])
+    # camera = R @ canonical + t with the pelvis at depth d, so canonical = R.T @ (camera - t).
+    points = (in_camera - [0.0, 0.0, CAMERA_DISTANCE_M]) @ R
+    starts = points[[0, 0, 0, 0, 1, 2, 3, 4, 1, 5]]
+    ends = points[[1, 2, 3, 4, 2, 3, 4, 1, 5, 2]]
+    return starts, ends
+
+
+def _grid_lines() -> tuple[np.ndarray, np.ndarray]:
+    """Points [n, 3] (y filled in later) and line index pairs of a square grid on the floor."""
+    ticks = np.arange(-GRID_HALF_SIZE_M, GRID_HALF_SIZE_M + 1e-9, GRID_STEP_M)
+    points = []
+    for t in ticks:
+        points += [[t, 0.0, -GRID_HALF_SIZE_M], [t, 0.0, GRID_HALF_SIZE_M],
+                   [-GRID_HALF_SIZE_M, 0.0, t], [GRID_HALF_SIZE_M, 0.0, t]]
+    points = np.array(points)
+    lines = np.arange(len(points)).reshape(-1, 2)
+    return points, lines
+
+
+def _usable_pose(pose_3d: np.ndarray | None) -> np.ndarray | None:
+    """The pose in metres, or None for no person (None, non-finite or collapsed to a point)."""
+    if pose_3d is None:
+        return None
+    pose = np.asarray(pose_3d, dtype=np.float64)
+    if pose.shape != (NUM_JOINTS, 3):
+        raise ValueError(f"pose_3d must have shape ({NUM_JOINTS}, 3), got {pose.shape}")
+    if not np.isfinite(pose).all() or np.ptp(pose, axis=0).max() < 1e-3:
+        return None
+    return pose / 1000.0
+
+
+def _usable_rotation(camera: np.ndarray | None) -> np.ndarray | None:
+    if camera is None:
+        return None
+    K = np.asarray(camera, dtype=np.float64)
+    if K.shape != (2, 3):
+        raise ValueError(f"camera must have shape (2, 3), got {K.shape}")
+    if not np.isfinite(K).all() or np.abs(K).max() < 1e-9:
+        return None
+    return rotation_from_camera(K)[0]
+
+
+class Viewer:
+    """Open3D window with the 3D skeleton, floor grid and estimated camera, plus an OpenCV window
+    with the frame and 2D keypoints (only where a display exists and visible=True).
+
+    Keys (in either window): P or space pauses, R resets the 3D view, Q or Esc quits. While paused,
+    update() keeps the picture (and the view stays interactive) but ignores the new data, and
+    takes PAUSED_WAIT_S longer so that a caller looping until the unpause does not spin a core.
+    With no person (pose_3d None) the last pose and camera stay on screen in grey.
+    """
+
+    def __init__(self, width: int = 640, height: int = 480, visible: bool = True,
+                 title: str = "RepNet Live"):
+        o3d = _import_open3d()
+        o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)  # never Debug: hangs at exit
+        self._paused = False
+        self._quit = False
+        self._closed = False
+        self._vis = self._create_window(o3d, title, width, height, visible)
+        # The 2D window needs a display: OpenCV's GUI (Qt) aborts the process without one.
+        self._panel_name = f"{title} - 2D" if visible and _x_display_reachable() else None
+
+        # Skeleton: one mesh, 16 bone tubes followed by 17 joint spheres.
+        sphere = o3d.geometry.TriangleMesh.create_sphere(radius=1.0, resolution=6)
+        self._unit_sphere = np.asarray(sphere.vertices).copy()
+        self._skeleton = o3d.geometry.TriangleMesh()
+        n_tube = 2 * TUBE_SIDES
+        n_bone_vertices = len(BONES) * n_tube
+        sphere_triangles = np.asarray(sphere.triangles)[None] + (
+            n_bone_vertices + np.arange(NUM_JOINTS) * len(self._unit_sphere))[:, None, None]
+        self._skeleton.triangles = o3d.utility.Vector3iVector(
+            np.concatenate([_tube_triangles(len(BONES)), sphere_triangles.reshape(-1, 3)]).astype(np.int32))
+        self._skeleton_colors = np.concatenate(
+            [np.repeat([SIDE_COLORS[bone_side(b)] for b in BONES], n_tube, axis=0),
+             np.repeat([SIDE_COLORS[joint_side(j)] for j in range(NUM_JOINTS)], len(self._unit_sphere), axis=0)])
+        n_vertices = len(self._skeleton_colors)
+        self._skeleton.vertices = o3d.utility.Vector3dVector(np.zeros((n_vertices, 3)))
+        self._skeleton.vertex_normals = o3d.utility.Vector3dVector(np.zeros((n_vertices, 3)))
+        self._skeleton.vertex_colors = o3d.utility.Vector3dVector(np.tile(NO_PERSON_COLOR, (n_vertices, 1)))
+        self._joint_normals = np.tile(self._unit_sphere, (NUM_JOINTS, 1))
+
+        self._frustum = o3d.geometry.TriangleMesh()
+        self._frustum.triangles = o3d.utility.Vector3iVector(_tube_triangles(10).astype(np.int32))
+        n_frustum = 10 * n_tube
+        self._frustum.vertices = o3d.utility.Vector3dVector(np.zeros((n_frustum, 3)))
+        self._frustum.vertex_normals = o3d.utility.Vector3dVector(np.zeros((n_frustum, 3)))
+        self._frustum.vertex_colors = o3d.utility.Vector3dVector(np.tile(NO_PERSON_COLOR, (n_frustum, 1)))
+
+        grid_points, grid_lines = _grid_lines()
+        self._grid = o3d.geometry.LineSet(o3d.utility.Vector3dVector(grid_points),
+                                          o3d.utility.Vector2iVector(grid_lines.astype(np.int32)))
+        self._grid.paint_uniform_color(GRID_COLOR)
+
+        # Start from a real pose and camera (grey: nobody seen yet); the first add_geometry sizes
+        # the view from them.
+        self._grey = {"skeleton": True, "frustum": True}
+        self._write_pose(REST_POSE / 1000.0)
+        self._write_camera(np.eye(3))
+        for geometry in (self._grid, self._skeleton, self._frustum):
+            self._vis.add_geometry(geometry)
+        options = self._vis.get_render_option()
+        options.background_color = np.asarray(BACKGROUND)
+        options.mesh_show_back_face = True
+        self.reset_view()
+
+        # Key -> callback(visualizer) -> bool, as Open3D calls them; kept here so tests can call them.
+        self.key_callbacks: dict[int, Callable[[object], bool]] = {
+            ord("P"): self._on_pause, KEY_SPACE: self._on_pause,
+            ord("R"): self._on_reset, ord("Q"): self._on_quit, KEY_ESCAPE: self._on_quit,
+        }
+        for key, callback in self.key_callbacks.items():
+            self._vis.register_key_callback(key, callback)
+        if self._panel_name:
+            cv2.namedWindow(self._panel_name, cv2.WINDOW_AUTOSIZE)
+        self._vis.poll_events()
+        self._vis.update_renderer()
+
+    @staticmethod
+    def _create_window(o3d, title: str, width: int, height: int, visible: bool):
+        if not visible and os.environ.get("DISPLAY"):
+            # An invisible window gains nothing from X, and with software OpenGL every frame's copy
+            # to the X server costs ~10 ns per pixel (5 ms at 640x480): hiding DISPLAY while the
+            # window is created makes Open3D render with EGL offscreen instead (0.5 ms).
+            display = os.environ.pop("DISPLAY")
+            try:
+                vis = o3d.visualization.VisualizerWithKeyCallback()
+                if vis.create_window(window_name=title, width=width, height=height, visible=False):
+                    return vis
+            finally:
+                os.environ["DISPLAY"] = display
+        vis = o3d.visualization.VisualizerWithKeyCallback()
+        if not vis.create_window(window_name=title, width=width, height=height, visible=visible):
+            raise ViewerError("cannot open the Open3D window (no OpenGL?); run with --no-viewer")
+        return vis
+
+    # --- public API -------------------------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def has_panel(self) -> bool:
+        """Whether the 2D window is shown (visible=True and a display exists)."""
+        return self._panel_name is not None
+
+    def update(self, frame_bgr: np.ndarray | None, keypoints_2d: np.ndarray | None,
+               visibility: np.ndarray | None, pose_3d: np.ndarray | None,
+               camera: np.ndarray | None, fps: float) -> bool:
+        """Show one frame's results; returns False once the user asked to quit (or closed the window).
+
+        pose_3d [17, 3] mm canonical and camera [2, 3] as the lifter returns them; None for either
+        means no person this frame. keypoints_2d [17, 2] pixels and visibility [17] for the 2D panel.
+        """
+        if self._closed:
+            return False
+        if self._paused:
+            time.sleep(PAUSED_WAIT_S)  # a loop waiting for the unpause key must not spin a core
+        else:
+            self._show_pose(_usable_pose(pose_3d))
+            self._show_camera(_usable_rotation(camera))
+            if self._panel_name and frame_bgr is not None:
+                panel = draw_fps(draw_keypoints_2d(frame_bgr, keypoints_2d, visibility), fps)
+                cv2.imshow(self._panel_name, panel)
+        if self._panel_name:
+            self._handle_panel_key()
+        if not self._vis.poll_events():  # the window was closed
+            self._quit = True
+        self._vis.update_renderer()
+        return not self._quit
+
+    def render_3d(self) -> np.ndarray:
+        """The current 3D view as an RGB uint8 image [height, width, 3]."""
+        buffer = np.asarray(self._vis.capture_screen_float_buffer(do_render=True))
+        return cv2.convertScaleAbs(buffer, alpha=255.0)  # rounds and saturates; 3x faster than numpy
+
+    def reset_view(self) -> None:
+        view = self._vis.get_view_control()
+        view.set_lookat(VIEW_LOOKAT)
+        view.set_front(VIEW_FRONT)
+        view.set_up(VIEW_UP)
+        view.set_zoom(VIEW_ZOOM)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._vis.destroy_window()
+        if self._panel_name:
+            cv2.destroyWindow(self._panel_name)
+            cv2.waitKey(1)  # lets the GUI thread actually remove the window
+
+    def __enter__(self) -> "Viewer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- keys -------------------------------------------------------------------------------------
+    def _on_pause(self, _vis) -> bool:
+        self._paused = not self._paused
+        return False
+
+    def _on_reset(self, _vis) -> bool:
+        self.reset_view()
+        return False
+
+    def _on_quit(self, _vis) -> bool:
+        self._quit = True
+        return False
+
+    def _handle_panel_key(self) -> None:
+        key = cv2.pollKey() & 0xFF  # also paints the window; unlike waitKey(1) it never sleeps
+        if key == 255:
+            return
+        glfw_key = {27: KEY_ESCAPE}.get(key, ord(chr(key).upper()))
+        if glfw_key in self.key_callbacks:
+            self.key_callbacks[glfw_key](self._vis)
+
+    # --- geometry updates -------------------------------------------------------------------------
+    def _write_pose(self, joints_m: np.ndarray) -> None:
+        parents, children = zip(*BONES)
+        bone_vertices, bone_normals = _tube_vertices(joints_m[list(parents)], joints_m[list(children)],
+                                                     BONE_RADIUS_M)
+        joint_vertices = (joints_m[:, None] + JOINT_RADIUS_M * self._unit_sphere[None]).reshape(-1, 3)
+        # Writing through the numpy views changes Open3D's buffers in place (no reallocation).
+        np.asarray(self._skeleton.vertices)[:] = np.concatenate([bone_vertices, joint_vertices])
+        np.asarray(self._skeleton.vertex_normals)[:] = np.concatenate([bone_normals, self._joint_normals])
+        floor = joints_m[:, 1].max() + JOINT_RADIUS_M
+        np.asarray(self._grid.points)[:, 1] = floor
+
+    def _write_camera(self, R: np.ndarray) -> None:
+        vertices, normals = _tube_vertices(*_frustum_segments(R), FRUSTUM_RADIUS_M)
+        np.asarray(self._frustum.vertices)[:] = vertices
+        np.asarray(self._frustum.vertex_normals)[:] = normals
+
+    def _set_grey(self, name: str, grey: bool) -> None:
+        if self._grey[name] == grey:
+            return
+        self._grey[name] = grey
+        mesh, colors = ((self._skeleton, self._skeleton_colors) if name == "skeleton"
+                        else (self._frustum, np.tile(FRUSTUM_COLOR, (len(self._frustum.vertices), 1))))
+        np.asarray(mesh.vertex_colors)[:] = NO_PERSON_COLOR if grey else colors
+        self._vis.update_geometry(mesh)
+
+    def _show_pose(self, joints_m: np.ndarray | None) -> None:
+        if joints_m is None:
+            self._set_grey("skeleton", True)
+            return
+        self._write_pose(joints_m)
+        self._set_grey("skeleton", False)
+        self._vis.update_geometry(self._skeleton)
+        self._vis.update_geometry(self._grid)
+
+    def _show_camera(self, R: np.ndarray | None) -> None:
+        if R is None:
+            self._set_grey("frustum", True)
+            return
+        self._write_camera(R)
+        self._set_grey("frustum", False)
+        self._vis.update_geometry(self._frustum)

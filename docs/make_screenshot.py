@@ -1,0 +1,72 @@
+"""Regenerate docs/images/viewer.png: a real photo through MediaPipe, the H36M-17 mapping and the
+shipped lifter, drawn as the annotated video draws it (2D overlay beside the rendered 3D view).
+
+    python docs/make_screenshot.py [--image PATH] [--model models/repnet.onnx] [--output PATH] [--height 480]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from app.viewer import Viewer, compose_side_by_side, draw_keypoints_2d  # noqa: E402
+
+DEFAULT_IMAGE = (Path(os.environ.get("REPNET_DATA", REPO_ROOT.parent / "shared" / "data"))
+                 / "media" / "tfjs_models_pose_detection" / "pose.jpg")
+
+
+def fit_height(image_bgr: np.ndarray, height: int) -> np.ndarray:
+    width = round(image_bgr.shape[1] * height / image_bgr.shape[0])
+    return cv2.resize(image_bgr, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def screenshot(image_bgr: np.ndarray, keypoints_2d: np.ndarray, visibility: np.ndarray,
+               pose_3d: np.ndarray, camera: np.ndarray) -> np.ndarray:
+    """The 2D overlay beside the default 3D view (4:3, the photo's height), BGR."""
+    height = image_bgr.shape[0]
+    with Viewer(width=round(height * 4 / 3), height=height, visible=False) as viewer:
+        viewer.update(image_bgr, keypoints_2d, visibility, pose_3d, camera, fps=0.0)
+        return compose_side_by_side(draw_keypoints_2d(image_bgr, keypoints_2d, visibility), viewer.render_3d())
+
+
+def main() -> None:
+    from app.keypoints import PoseDetector
+    from app.lifter import DEFAULT_MODEL_PATH, Lifter, ModelContractError
+    from app.mapping import mediapipe_to_h36m
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH)
+    parser.add_argument("--output", type=Path, default=REPO_ROOT / "docs" / "images" / "viewer.png")
+    parser.add_argument("--height", type=int, default=480, help="height of the picture in pixels")
+    args = parser.parse_args()
+    try:
+        lifter = Lifter(args.model)
+    except ModelContractError as error:
+        sys.exit(str(error))
+    image = cv2.imread(str(args.image))
+    if image is None:
+        sys.exit(f"cannot read {args.image}")
+    image = fit_height(image, args.height)
+    with PoseDetector() as detector:
+        found = detector.process(image)
+    if found is None:
+        sys.exit(f"MediaPipe found nobody in {args.image}")
+    keypoints, visibility = mediapipe_to_h36m(found.landmarks, found.visibility)
+    lifted = lifter.process(keypoints)
+    if not lifted.valid[0]:
+        sys.exit("the lifter rejected the keypoints")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(args.output), screenshot(image, keypoints, visibility, lifted.pose_3d[0], lifted.camera[0]))
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""The viewer renders for real (Open3D under Xvfb, or EGL offscreen) and the tests read the pixels."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from app.draw import (JOINT_COLORS_BGR, SIDE_COLORS, compose_side_by_side, draw_fps,
+                      draw_keypoints_2d)
+from models.camera import rotation_about_x, rotation_about_y
+from models.skeleton import JOINT_INDEX, NUM_JOINTS
+from tests.poses import standing_pose
+
+STANDING_POSE = standing_pose()
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FRONTAL_CAMERA = np.eye(3)[:2] * 0.01  # weak perspective K = s * R[:2], the person facing the camera
+
+
+def side_masks(rgb: np.ndarray) -> dict[str, np.ndarray]:
+    """Pixels of the left (blue), right (orange-red) and frustum (yellow) colours, shading allowed."""
+    r, g, b = (rgb[..., i].astype(np.int32) for i in range(3))
+    return {
+        "left": (b > 120) & (b > r + 80) & (b > g + 30),
+        "right": (r > 120) & (r > b + 80) & (g < 0.6 * r),
+        "frustum": (r > 120) & (g > 0.7 * r) & (b < 0.5 * r),
+    }
+
+
+def foreground(rgb: np.ndarray) -> np.ndarray:
+    """Pixels that differ from the background colour."""
+    from app.viewer import BACKGROUND
+    background = np.round(np.asarray(BACKGROUND) * 255)
+    return np.abs(rgb.astype(np.int32) - background).max(axis=-1) > 12
+
+
+@pytest.fixture
+def viewer(x_display):
+    from app.viewer import Viewer
+    with Viewer(width=640, height=480, visible=True) as v:
+        yield v
+
+
+def show(viewer, pose, camera, frame=None) -> np.ndarray:
+    assert viewer.update(frame, None, None, pose, camera, fps=30.0)
+    return viewer.render_3d()
+
+
+def test_frontal_pose_shows_left_and_right_in_their_colours_on_their_sides(viewer):
+    frame = np.full((480, 640, 3), 40, np.uint8)
+    image = show(viewer, STANDING_POSE, FRONTAL_CAMERA, frame)
+    assert image.shape == (480, 640, 3) and image.dtype == np.uint8
+    masks = side_masks(image)
+    for name in ("left", "right", "frustum"):
+        assert masks[name].sum() > 150, f"too few {name} pixels: {masks[name].sum()}"
+    # The person faces the default view: their left side is on the image's right.
+    left_x = np.nonzero(masks["left"])[1].mean()
+    right_x = np.nonzero(masks["right"])[1].mean()
+    assert left_x > right_x + 10
+    assert 0.02 < foreground(image).mean() < 0.5  # a scene, neither blank nor flooded
+    assert viewer.has_panel  # under a display the 2D window opens too
+
+
+def test_skeleton_follows_the_pose(viewer):
+    top_before = np.nonzero(side_masks(show(viewer, STANDING_POSE, FRONTAL_CAMERA))["left"])[0].min()
+    raised = STANDING_POSE.copy()
+    raised[JOINT_INDEX["left_elbow"]] = [200, -700, 0]
+    raised[JOINT_INDEX["left_wrist"]] = [220, -950, 0]  # left hand above the head
+    top_after = np.nonzero(side_masks(show(viewer, raised, FRONTAL_CAMERA))["left"])[0].min()
+    assert top_after < top_before - 20  # image y grows downwards
+
+
+def test_frustum_moves_when_the_camera_turns(viewer):
+    first = side_masks(show(viewer, STANDING_POSE, FRONTAL_CAMERA))["frustum"]
+    turned = (rotation_about_x(np.array(-0.3)) @ rotation_about_y(np.array(-np.pi / 2)))[:2] * 0.01  # from their right
+    second = side_masks(show(viewer, STANDING_POSE, turned))["frustum"]
+    assert first.sum() > 150 and second.sum() > 150
+    shift = np.linalg.norm(np.mean(np.nonzero(first), axis=1) - np.mean(np.nonzero(second), axis=1))
+    assert shift > 50
+
+
+def test_no_person_greys_the_last_pose_and_keeps_the_view(viewer):
+    show(viewer, STANDING_POSE, FRONTAL_CAMERA)
+    nobody = show(viewer, None, None, np.zeros((480, 640, 3), np.uint8))
+    masks = side_masks(nobody)
+    assert masks["left"].sum() == 0 and masks["right"].sum() == 0 and masks["frustum"].sum() == 0
+    assert foreground(nobody).mean() > 0.02  # the grey skeleton, frustum and grid are still there
+    # Degenerate lifter outputs (non-finite, collapsed to a point) count as nobody, too.
+    nan_pose = np.full((NUM_JOINTS, 3), np.nan)
+    assert side_masks(show(viewer, nan_pose, FRONTAL_CAMERA))["left"].sum() == 0
+    assert side_masks(show(viewer, np.zeros((NUM_JOINTS, 3)), FRONTAL_CAMERA))["left"].sum() == 0
+    back = side_masks(show(viewer, STANDING_POSE, FRONTAL_CAMERA))
+    assert back["left"].sum() > 150 and back["right"].sum() > 150
+
+
+def test_keys_pause_reset_and_quit(viewer):
+    from app.viewer import KEY_SPACE
+    original = show(viewer, STANDING_POSE, FRONTAL_CAMERA)
+
+    viewer.key_callbacks[ord("P")](None)
+    assert viewer.paused
+    turned = rotation_about_y(np.array(1.0))[:2]
+    frozen = show(viewer, STANDING_POSE * 0.5, turned)  # ignored while paused
+    assert np.array_equal(frozen, original)
+    viewer.key_callbacks[KEY_SPACE](None)
+    assert not viewer.paused
+    assert not np.array_equal(show(viewer, STANDING_POSE * 0.5, turned), original)
+
+    show(viewer, STANDING_POSE, FRONTAL_CAMERA)
+    viewer._vis.get_view_control().rotate(300.0, 100.0)  # as a mouse drag would
+    assert not np.array_equal(show(viewer, STANDING_POSE, FRONTAL_CAMERA), original)
+    viewer.key_callbacks[ord("R")](None)
+    assert np.abs(show(viewer, STANDING_POSE, FRONTAL_CAMERA).astype(int) - original).max() <= 1
+
+    viewer.key_callbacks[ord("Q")](None)
+    assert viewer.update(None, None, None, STANDING_POSE, FRONTAL_CAMERA, 30.0) is False
+
+
+def test_escape_quits(viewer):
+    from app.viewer import KEY_ESCAPE
+    assert viewer.update(None, None, None, STANDING_POSE, FRONTAL_CAMERA, 30.0)
+    viewer.key_callbacks[KEY_ESCAPE](None)
+    assert viewer.update(None, None, None, STANDING_POSE, FRONTAL_CAMERA, 30.0) is False
+
+
+def test_bad_shapes_are_named(viewer):
+    with pytest.raises(ValueError, match="pose_3d"):
+        viewer.update(None, None, None, np.zeros((16, 3)), FRONTAL_CAMERA, 30.0)
+    with pytest.raises(ValueError, match="camera"):
+        viewer.update(None, None, None, None, np.zeros((3, 3)), 30.0)
+
+
+def test_invisible_viewer_renders_offscreen_even_with_a_display(x_display):
+    from app.viewer import Viewer
+    with Viewer(visible=False) as viewer:
+        assert os.environ["DISPLAY"] == x_display and not viewer.has_panel
+        masks = side_masks(show(viewer, STANDING_POSE, FRONTAL_CAMERA))
+        assert masks["left"].sum() > 150 and masks["right"].sum() > 150
+
+
+def test_stale_display_gets_no_2d_window_instead_of_an_abort(x_display, monkeypatch):
+    from app.viewer import Viewer
+    monkeypatch.setenv("DISPLAY", ":4093")  # nothing listens there
+    with Viewer(visible=True) as viewer:  # Open3D falls back to EGL; Qt would abort the process
+        assert not viewer.has_panel
+        assert side_masks(show(viewer, STANDING_POSE, FRONTAL_CAMERA))["left"].sum() > 150
+
+
+def test_egl_offscreen_without_a_display():
+    """With no DISPLAY at all Open3D falls back to EGL: the headless --save-video path."""
+    script = textwrap.dedent("""
+        import numpy as np
+        from app.viewer import Viewer
+        from tests.poses import standing_pose
+        with Viewer(visible=True) as v:
+            assert not v.has_panel
+            assert v.update(None, None, None, standing_pose(), np.eye(3)[:2], 30.0)
+            image = v.render_3d()
+        print(image.shape, int((image[..., 2] > image[..., 0] + 80).sum()))
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    shape, blue_pixels = result.stdout.strip().rsplit(")", 1)
+    assert shape == "(480, 640, 3" and int(blue_pixels) > 150
+
+
+# --- 2D drawing (no Open3D) --------------------------------------------------------------------
+def test_draw_keypoints_2d_marks_joints_bones_and_guesses():
+    frame = np.zeros((480, 640, 3), np.uint8)
+    kp = np.full((NUM_JOINTS, 2), np.nan)
+    hip, knee, ankle = JOINT_INDEX["left_hip"], JOINT_INDEX["left_knee"], JOINT_INDEX["left_ankle"]
+    kp[[hip, knee, ankle]] = [[200, 80], [200, 240], [200, 400]]  # (x, y) pixels
+    kp[JOINT_INDEX["right_hip"]] = [440, 80]
+    visibility = np.ones(NUM_JOINTS)
+    visibility[ankle] = 0.1  # a guess
+
+    out = draw_keypoints_2d(frame, kp, visibility)
+    assert not frame.any()  # the input is left alone
+    left_bgr = JOINT_COLORS_BGR[hip]
+    assert tuple(out[80, 200]) == left_bgr  # a visible joint is a filled dot
+    assert tuple(out[84, 200]) == left_bgr
+    assert tuple(out[160, 200]) == left_bgr  # on the hip-knee bone
+    assert tuple(out[80, 440]) == JOINT_COLORS_BGR[JOINT_INDEX["right_hip"]] != left_bgr
+    assert not out[403, 200].any() and out[406, 200].any()  # the guessed ankle is a hollow ring
+    thick = (out[160, 190:210] > 0).any(axis=1).sum()
+    thin = (out[320, 190:210] > 0).any(axis=1).sum()
+    assert thick > thin >= 1  # bones to a guessed joint are thinner
+    assert not out[240:, 300:].any()  # nothing drawn for the missing (NaN) joints
+
+    assert np.array_equal(draw_keypoints_2d(frame, None, None), frame)
+    with pytest.raises(ValueError, match="keypoints_2d"):
+        draw_keypoints_2d(frame, np.zeros((33, 2)), None)
+
+
+def test_side_colours_match_the_3d_view():
+    blue = SIDE_COLORS["left"]
+    assert JOINT_COLORS_BGR[JOINT_INDEX["left_wrist"]] == tuple(round(255 * c) for c in blue[::-1])
+
+
+def test_draw_fps_writes_text_in_the_corner():
+    frame = np.zeros((480, 640, 3), np.uint8)
+    draw_fps(frame, 29.7, paused=True)
+    assert frame[:60, :300].any() and not frame[100:].any()
+
+
+def test_compose_side_by_side_matches_heights_and_channel_order():
+    left = np.zeros((480, 640, 3), np.uint8)
+    right = np.zeros((240, 320, 3), np.uint8)
+    right[..., 0] = 255  # pure red in RGB
+    both = compose_side_by_side(left, right)
+    assert both.shape == (480, 1280, 3)
+    assert tuple(both[100, 1000]) == (0, 0, 255)  # red in BGR
+    with pytest.raises(ValueError, match="right_rgb"):
+        compose_side_by_side(left, right[..., 0])
