@@ -25,3 +25,62 @@ def data_root() -> Path:
 @pytest.fixture(scope="session")
 def media_dir(data_root: Path) -> Path:
     return data_root / "media" / "tfjs_models_pose_detection"
+
+
+@pytest.fixture(scope="session")
+def x_display():
+    """An X display for the Open3D viewer tests: the session's DISPLAY if set, else a private Xvfb
+    started here (so that plain `pytest` needs no xvfb-run) and stopped at the end of the session."""
+    import shutil
+    import select
+    import subprocess
+
+    if os.environ.get("DISPLAY"):
+        yield os.environ["DISPLAY"]
+        return
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        pytest.skip("no DISPLAY and no Xvfb: install the xvfb package (apt-get install xvfb xauth)")
+    # -displayfd: Xvfb picks a free display number itself and writes it to this pipe when ready.
+    # -noreset: without it the server resets when its last client leaves, writes the number again,
+    # and dies if nobody reads (then the next window aborts the process inside Qt).
+    read_end, write_end = os.pipe()
+    server = subprocess.Popen(
+        [xvfb, "-displayfd", str(write_end), "-screen", "0", "1280x1024x24", "-nolisten", "tcp", "-noreset"],
+        pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_end)
+    ready, _, _ = select.select([read_end], [], [], 20.0)
+    number = os.read(read_end, 64).decode().strip() if ready else ""
+    if not number:
+        os.close(read_end)
+        server.kill()
+        server.wait()
+        pytest.skip("Xvfb did not start within 20 s")
+    os.environ["DISPLAY"] = f":{number}"
+    try:
+        yield os.environ["DISPLAY"]
+    finally:
+        del os.environ["DISPLAY"]
+        os.close(read_end)
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+# Shared by the training and export tests: one short training run on the real data, tiny width.
+TINY_TRAINING = ["--steps", "300", "--batch-size", "32", "--critic-steps", "2", "--width", "256",
+                 "--critic-width", "32", "--critic-kcs-width", "128", "--eval-every", "150",
+                 "--checkpoint-every", "150", "--eval-frames", "300", "--augmented-pool-factor", "0.2",
+                 "--export-onnx", "false"]
+
+
+@pytest.fixture(scope="session")
+def tiny_training_run(data_root: Path, tmp_path_factory) -> tuple[Path, dict]:
+    """(output folder holding checkpoint.pt, training history) of a 300-step run."""
+    from models import train
+    out_dir = tmp_path_factory.mktemp("tiny_run")
+    history = train.main(["--data-root", str(data_root), "--out-dir", str(out_dir), *TINY_TRAINING])
+    return out_dir, history

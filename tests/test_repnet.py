@@ -6,20 +6,9 @@ from models.camera import canonicalize, random_camera_rotations, rotation_from_c
 from models.losses import camera_loss, critic_loss, default_joint_weights, reprojection_loss
 from models.repnet import Critic, Lifter, PoseAndCamera, RepNetConfig, kcs, normalize_2d, reproject
 from models.skeleton import BONES, NUM_JOINTS, bone_lengths, bone_matrix
+from tests.poses import standing_pose
 
 SMALL = RepNetConfig(width=64, critic_width=32, critic_kcs_width=32)
-
-
-def standing_pose() -> np.ndarray:
-    """A plausible standing pose in mm, canonical frame (y down, left side at +x, facing -z)."""
-    p = np.zeros((NUM_JOINTS, 3))
-    p[1], p[4] = [-130, 0, 0], [130, 0, 0]
-    p[2], p[5] = [-130, 440, 20], [130, 440, 20]
-    p[3], p[6] = [-130, 880, 40], [130, 880, 40]
-    p[7], p[8], p[9], p[10] = [0, -230, -10], [0, -480, 0], [0, -560, -60], [0, -700, 0]
-    p[11], p[12], p[13] = [170, -470, 0], [200, -190, 0], [210, 60, -40]
-    p[14], p[15], p[16] = [-170, -470, 0], [-200, -190, 0], [-210, 60, -40]
-    return p
 
 
 def test_normalize_2d_removes_translation_and_scale():

@@ -1,0 +1,1 @@
+"""Checkpoint to ONNX: `python -m export --checkpoint PATH --output PATH.onnx`."""

@@ -1,0 +1,217 @@
+"""Export a RepNet checkpoint to an ONNX model that follows the lifter contract, and verify it.
+
+The exported graph takes pixels and normalizes inside, so the app feeds MediaPipe's output as it
+is. Metadata (onnx metadata_props) makes each model self-describing: joints, units, frames, the
+training config and data, the project version and the checkpoint it came from.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnx import helper, numpy_helper
+
+import models
+from models import metrics
+from models.checkpoint import generator_from_checkpoint, load_checkpoint
+from models.repnet import Lifter
+from models.skeleton import JOINT_NAMES, PARENTS
+
+TOLERANCE_MM = {"fp32": 1e-3, "fp16": 5.0, "int8": 50.0}
+
+
+class ExportError(RuntimeError):
+    """The export or its verification failed."""
+
+
+@dataclass
+class VariantReport:
+    path: Path
+    precision: str
+    size_mb: float
+    latency_ms: float            # batch 1, one thread, median
+    max_diff_mm: float           # largest |onnxruntime - torch fp32| over the verification poses
+    pa_mpjpe_mm: float | None    # on the checkpoint's held-out reference poses
+    pa_mpjpe_change_mm: float | None = None
+
+
+@dataclass
+class ExportReport:
+    variants: list[VariantReport] = field(default_factory=list)
+
+    def table(self) -> str:
+        lines = ["| model | precision | size (MB) | latency b1 1-thread (ms) | max diff vs torch (mm) "
+                 "| PA-MPJPE (mm) | change (mm) |", "|---|---|---|---|---|---|---|"]
+        for v in self.variants:
+            pa = "n/a" if v.pa_mpjpe_mm is None else f"{v.pa_mpjpe_mm:.2f}"
+            change = "" if v.pa_mpjpe_change_mm is None else f"{v.pa_mpjpe_change_mm:+.2f}"
+            lines.append(f"| {v.path.name} | {v.precision} | {v.size_mb:.1f} | {v.latency_ms:.3f} "
+                         f"| {v.max_diff_mm:.2e} | {pa} | {change} |")
+        return "\n".join(lines)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def build_metadata(state: dict, checkpoint: Path, precision: str) -> dict[str, str]:
+    """metadata_props of an exported lifter; values are strings (JSON where structured)."""
+    last_eval = state.get("history", {}).get("eval", [])
+    return {
+        "contract": "repnet-live-lifter/1",
+        "joint_names": json.dumps(list(JOINT_NAMES)),
+        "joint_parents": json.dumps(list(PARENTS)),
+        "units": json.dumps({"keypoints_2d": "pixels (x right, y down)", "pose_3d": "millimetres",
+                             "camera": "weak-perspective 2x3 K: K @ pose_3d.T = normalized 2D"}),
+        "normalization": "(kp - kp[pelvis]) / sqrt(mean_j |kp_j - kp_pelvis|^2), inside the graph",
+        "frame": "canonical: pelvis at origin, y down, right hip -> left hip along +x, person faces -z",
+        "model_config": json.dumps(state["model_config"]),
+        "training": json.dumps(state.get("train_config", {})),
+        "training_data": json.dumps(state.get("data", {})),
+        "training_step": str(state.get("step", "")),
+        "held_out_metrics": json.dumps(last_eval[-1] if last_eval else {}),
+        "precision": precision,
+        "checkpoint": checkpoint.name,
+        "checkpoint_sha256": _sha256(checkpoint),
+        "project_version": models.__version__,
+    }
+
+
+def _torch_export(lifter: Lifter, path: Path) -> None:
+    example = torch.randn(2, len(JOINT_NAMES), 2) * 100 + 300
+    batch = torch.export.Dim("batch")
+    # The exporter reports each op registration it skips (torchvision is not installed): not ours to show.
+    for name in ("torch.onnx", "torch._dynamo", "torch.export", "onnxscript"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(lifter, (example,), str(path), input_names=["keypoints_2d"],
+                          output_names=["pose_3d", "camera"], dynamic_shapes={"keypoints_2d": {0: batch}},
+                          dynamo=True, external_data=False, optimize=True, verbose=False)
+
+
+def _to_fp16_weights(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Store float32 initializers as float16 and cast them back at load: half the file, fp32 compute."""
+    graph = model.graph
+    casts, kept = [], []
+    for init in graph.initializer:
+        if init.data_type != onnx.TensorProto.FLOAT or numpy_helper.to_array(init).size < 64:
+            kept.append(init)
+            continue
+        half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name + "_fp16")
+        kept.append(half)
+        casts.append(helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT))
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(casts + nodes)
+    return model
+
+
+def _set_metadata(model: onnx.ModelProto, metadata: dict[str, str]) -> None:
+    del model.metadata_props[:]
+    for key, value in metadata.items():
+        model.metadata_props.add(key=key, value=value)
+
+
+def _session(path: Path, threads: int = 0) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _latency_ms(path: Path, sample: np.ndarray, runs: int = 300) -> float:
+    session = _session(path, threads=1)
+    feed = {"keypoints_2d": sample[:1]}
+    for _ in range(20):
+        session.run(None, feed)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        session.run(None, feed)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times) * 1e3)
+
+
+def verification_inputs(state: dict, seed: int = 0) -> np.ndarray:
+    """Real held-out 2D poses stored in the checkpoint, plus jittered copies at other scales and
+    offsets (the graph must be translation and scale invariant), as float32 [N,17,2] pixels."""
+    rng = np.random.default_rng(seed)
+    real = state["reference_inputs"].numpy().astype(np.float32)
+    moved = real * rng.uniform(0.3, 3.0, (len(real), 1, 1)) + rng.uniform(-500, 2000, (len(real), 1, 2))
+    return np.concatenate([real, moved.astype(np.float32)])
+
+
+def export_checkpoint(checkpoint: Path | str, output: Path | str, precisions: tuple[str, ...] = ("fp32",),
+                      verify: bool = True) -> ExportReport:
+    """Write `output` (fp32) and, on request, fp16 / int8 siblings; verify each against torch."""
+    checkpoint, output = Path(checkpoint), Path(output)
+    if not output.parent.is_dir():
+        raise ExportError(f"output folder {output.parent} does not exist (create it or choose another --output)")
+    state = load_checkpoint(checkpoint)
+    if "reference_inputs" not in state:
+        raise ExportError(f"{checkpoint} carries no reference poses to verify against; it was not written by "
+                          "models.train")
+    generator, _ = generator_from_checkpoint(state, checkpoint)
+    lifter = Lifter(generator).eval()
+    inputs = verification_inputs(state)
+    with torch.no_grad():
+        expected_pose, expected_cam = (t.numpy() for t in lifter(torch.from_numpy(inputs)))
+    reference_gt = state["reference_poses"].numpy().astype(np.float64)
+
+    tmp = output.with_name(output.name + ".tmp")
+    _torch_export(lifter, tmp)
+    base = onnx.load(str(tmp))
+    os.remove(tmp)
+
+    report = ExportReport()
+    fp32_pa = None
+    for precision in ("fp32",) + tuple(p for p in precisions if p != "fp32"):
+        path = output if precision == "fp32" else output.with_name(f"{output.stem}_{precision}{output.suffix}")
+        model = onnx.ModelProto()
+        model.CopyFrom(base)
+        if precision == "fp16":
+            model = _to_fp16_weights(model)
+        _set_metadata(model, build_metadata(state, checkpoint, precision))
+        onnx.checker.check_model(model)
+        if precision == "int8":
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+            float_path = path.with_name(path.name + ".float.tmp")
+            onnx.save(model, str(float_path))
+            quantize_dynamic(str(float_path), str(path), weight_type=QuantType.QInt8)
+            os.remove(float_path)
+            quantized = onnx.load(str(path))
+            _set_metadata(quantized, build_metadata(state, checkpoint, precision))
+            onnx.save(quantized, str(path))
+        else:
+            onnx.save(model, str(path))
+        if not verify:
+            continue
+        pose, cam = _session(path).run(["pose_3d", "camera"], {"keypoints_2d": inputs})
+        diff = float(max(np.abs(pose - expected_pose).max(), np.abs(cam - expected_cam).max() * 1e3))
+        n_ref = len(reference_gt)
+        pa = metrics.pa_mpjpe(pose[:n_ref].astype(np.float64), reference_gt)
+        fp32_pa = pa if precision == "fp32" else fp32_pa
+        variant = VariantReport(path, precision, path.stat().st_size / 1e6, _latency_ms(path, inputs), diff, pa,
+                                None if precision == "fp32" else pa - fp32_pa)
+        report.variants.append(variant)
+        if diff > TOLERANCE_MM[precision]:
+            raise ExportError(f"{path}: onnxruntime differs from torch by {diff:.3g} mm, above the "
+                              f"{TOLERANCE_MM[precision]} mm tolerance for {precision}; the export is not faithful")
+    return report

@@ -1,0 +1,283 @@
+"""Train RepNet, weakly supervised: 2D poses and 3D poses are never paired.
+
+    python -m models.train --out-dir runs/repnet                 # the paper's settings
+    python -m models.train --config my.json --steps 2000 --width 512
+
+Three streams of data feed one training step:
+  * real 3D poses (CMU critic subjects, canonical frame, augmented) for the Wasserstein critic;
+  * 2D poses for the generator: projections of *other* CMU subjects through random cameras with
+    detector-like noise, mixed with in-the-wild MPII annotations;
+  * held-out CMU subjects, projected through fixed random cameras, for evaluation only.
+Every hyperparameter is a field of TrainConfig (or RepNetConfig); each is also a command-line flag.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from models import augment, datasets
+from models.camera import canonicalize
+from models.checkpoint import load_checkpoint, save_checkpoint, CheckpointError
+from models.evaluate import evaluate_lifter, make_eval_set
+from models.losses import camera_loss, critic_loss, default_joint_weights, reprojection_loss
+from models.repnet import Critic, PoseAndCamera, RepNetConfig, normalize_2d, reproject
+
+MM_PER_METRE = 1000.0
+
+
+@dataclass
+class TrainConfig:
+    data_root: str = str(datasets.default_data_root())
+    out_dir: str = "runs/repnet"
+    seed: int = 0
+    device: str = "auto"               # auto: cuda where available, else cpu
+    # schedule (paper: Adam 1e-4, betas (0.5, 0.9), batch 32, lr / 10 at 1/4, 1/2 and 3/4 of training)
+    steps: int = 20000                 # generator steps
+    stop_after: int = 0                # stop (with a checkpoint) after this many steps; resume later. 0: run to `steps`
+    batch_size: int = 32
+    critic_steps: int = 5              # critic updates per generator update (WGAN-GP)
+    lr: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.9
+    lr_decay: float = 0.1
+    lr_decay_at: tuple = (0.25, 0.5, 0.75)
+    # loss weights (paper: 1 : 1 : 1, gradient penalty 10)
+    weight_adversarial: float = 1.0
+    weight_reprojection: float = 1.0
+    weight_camera: float = 1.0
+    gradient_penalty: float = 10.0
+    # 2D inputs
+    mpii_fraction: float = 0.3         # share of each generator batch from in-the-wild MPII 2D
+    noise_px: float = 4.0              # detector-like jitter on projected 2D (px at ~1000 px images)
+    # 3D augmentation for the critic's real poses (see models/augment.py)
+    augment_mirror: bool = True
+    augment_bone_lengths: bool = True
+    augment_crossover: bool = True     # EvoSkeleton-style limb crossover and mutation
+    augmented_pool_factor: float = 1.0 # extra crossover/mutation poses, as a multiple of the real ones
+    # bookkeeping
+    eval_every: int = 1000
+    eval_frames: int = 2000
+    checkpoint_every: int = 1000
+    export_onnx: bool = True
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, RepNetConfig, str | None]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="JSON file with TrainConfig/RepNetConfig fields; flags override it")
+    parser.add_argument("--resume", help="checkpoint to resume from (weights, optimizers, step)")
+    for cls in (TrainConfig, RepNetConfig):
+        for f in fields(cls):
+            if isinstance(f.default, bool):
+                parser.add_argument(f"--{f.name.replace('_', '-')}", type=lambda s: s.lower() in ("1", "true", "yes"),
+                                    default=None, metavar="BOOL", help=f"default {f.default}")
+            elif isinstance(f.default, tuple):
+                parser.add_argument(f"--{f.name.replace('_', '-')}", type=float, nargs="+", default=None,
+                                    help=f"default {' '.join(map(str, f.default))}")
+            else:
+                parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=None,
+                                    help=f"default {f.default}")
+    args = vars(parser.parse_args(argv))
+    values = json.loads(Path(args["config"]).read_text()) if args["config"] else {}
+    values.update({k: v for k, v in args.items() if v is not None and k not in ("config", "resume")})
+    train_cfg = TrainConfig(**{f.name: _as_field(f, values[f.name]) for f in fields(TrainConfig) if f.name in values})
+    model_cfg = RepNetConfig(**{f.name: values[f.name] for f in fields(RepNetConfig) if f.name in values})
+    unknown = set(values) - {f.name for f in fields(TrainConfig)} - {f.name for f in fields(RepNetConfig)}
+    if unknown:
+        parser.error(f"unknown config keys: {sorted(unknown)}")
+    return train_cfg, model_cfg, args["resume"]
+
+
+def _as_field(f, value):
+    return tuple(value) if isinstance(f.default, tuple) else value
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Train; returns the history (losses every 50 steps, held-out metrics at each evaluation)."""
+    cfg, model_cfg, resume = parse_args(argv)
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available()
+                          else ("cpu" if cfg.device == "auto" else cfg.device))
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    print(f"training on {device}; writing to {out_dir}")
+
+    # ---- data -------------------------------------------------------------------------------
+    t0 = time.time()
+    poses = datasets.load_cmu_poses(Path(cfg.data_root))
+    critic_world = np.concatenate([poses[s] for s in datasets.CRITIC_SUBJECTS if s in poses])
+    projection_world = np.concatenate([poses[s] for s in datasets.PROJECTION_SUBJECTS if s in poses])
+    test_world = np.concatenate([poses[s] for s in datasets.TEST_SUBJECTS if s in poses])
+
+    real_poses = canonicalize(critic_world)
+    if cfg.augment_crossover and cfg.augmented_pool_factor > 0:
+        n_extra = int(len(real_poses) * cfg.augmented_pool_factor)
+        real_poses = np.concatenate([real_poses, canonicalize(augment.crossover_and_mutate(real_poses, n_extra, rng))])
+    real_poses = (real_poses / MM_PER_METRE).astype(np.float32)
+
+    mpii_2d, mpii_weights = datasets.load_mpii_2d(Path(cfg.data_root))
+    eval_set = make_eval_set(test_world, n_frames=cfg.eval_frames, noise_px=cfg.noise_px, seed=1234)
+    print(f"data: {len(real_poses)} critic poses, {len(projection_world)} projection poses, {len(mpii_2d)} MPII "
+          f"poses, {len(eval_set.keypoints_2d)} eval frames ({time.time() - t0:.1f} s)")
+
+    def real_batch(n: int) -> torch.Tensor:
+        batch = real_poses[rng.integers(0, len(real_poses), n)]
+        if cfg.augment_mirror:
+            batch = augment.random_mirror(batch, rng)
+        if cfg.augment_bone_lengths:
+            batch = augment.vary_bone_lengths(batch, rng)
+        return torch.from_numpy(batch.astype(np.float32))
+
+    joint_weights = default_joint_weights()
+
+    def generator_batch(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        n_mpii = int(round(n * cfg.mpii_fraction))
+        idx = rng.integers(0, len(projection_world), n - n_mpii)
+        projected = datasets.project_random_cameras(projection_world[idx], rng, noise_px=cfg.noise_px)
+        m = rng.integers(0, len(mpii_2d), n_mpii)
+        kp = np.concatenate([projected.keypoints_2d, mpii_2d[m]]).astype(np.float32)
+        weights = np.concatenate([projected.weights, mpii_weights[m]]).astype(np.float32)
+        normalized, _, _ = normalize_2d(torch.from_numpy(kp))
+        return normalized, torch.from_numpy(weights) * joint_weights
+
+    # ---- model and optimizers ---------------------------------------------------------------
+    generator = PoseAndCamera(model_cfg).to(device)
+    critic = Critic(model_cfg).to(device)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    opt_c = torch.optim.Adam(critic.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    milestones = [int(f * cfg.steps) for f in cfg.lr_decay_at]
+    sched_g = torch.optim.lr_scheduler.MultiStepLR(opt_g, milestones, cfg.lr_decay)
+    sched_c = torch.optim.lr_scheduler.MultiStepLR(opt_c, milestones, cfg.lr_decay)
+    history: dict[str, list] = {"step": [], "critic": [], "wasserstein": [], "adversarial": [],
+                                "reprojection": [], "camera": [], "eval": []}
+    start_step = 0
+    if resume:
+        state = load_checkpoint(Path(resume))
+        generator.load_state_dict(state["generator"])
+        critic.load_state_dict(state["critic"])
+        opt_g.load_state_dict(state["opt_generator"])
+        opt_c.load_state_dict(state["opt_critic"])
+        sched_g.load_state_dict(state["sched_generator"])
+        sched_c.load_state_dict(state["sched_critic"])
+        history = state["history"]
+        start_step = state["step"]
+        rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        print(f"resumed from {resume} at step {start_step}")
+
+    def checkpoint_state(step: int) -> dict:
+        return {"step": step, "model_config": model_cfg.to_dict(), "train_config": _jsonable(asdict(cfg)),
+                "data": describe_data(cfg), "generator": generator.state_dict(), "critic": critic.state_dict(),
+                "opt_generator": opt_g.state_dict(), "opt_critic": opt_c.state_dict(),
+                "sched_generator": sched_g.state_dict(), "sched_critic": sched_c.state_dict(),
+                "history": history, "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                "reference_inputs": torch.from_numpy(eval_set.keypoints_2d[:256].astype(np.float32)),
+                "reference_poses": torch.from_numpy(eval_set.poses_camera[:256].astype(np.float32))}
+
+    # ---- training loop ----------------------------------------------------------------------
+    last_step = min(cfg.steps, cfg.stop_after) if cfg.stop_after else cfg.steps
+    progress = tqdm(range(start_step, last_step), initial=start_step, total=cfg.steps, desc="train", unit="step")
+    for step in progress:
+        # critic: more steps than the generator keeps its Wasserstein estimate meaningful
+        for _ in range(cfg.critic_steps):
+            inputs, _ = generator_batch(cfg.batch_size)
+            with torch.no_grad():
+                fake, _ = generator(inputs.to(device))
+            loss_c, wasserstein = critic_loss(critic, real_batch(cfg.batch_size).to(device), fake, cfg.gradient_penalty)
+            opt_c.zero_grad(set_to_none=True)
+            loss_c.backward()
+            opt_c.step()
+
+        inputs, weights = generator_batch(cfg.batch_size)
+        inputs, weights = inputs.to(device), weights.to(device)
+        pose, camera = generator(inputs)
+        loss_adv = -critic(pose).mean()
+        loss_rep = reprojection_loss(reproject(pose, camera), inputs, weights)
+        loss_cam = camera_loss(camera)
+        loss_g = cfg.weight_adversarial * loss_adv + cfg.weight_reprojection * loss_rep + cfg.weight_camera * loss_cam
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        sched_g.step()
+        sched_c.step()
+
+        if step % 50 == 0:
+            for key, value in (("critic", loss_c), ("wasserstein", wasserstein), ("adversarial", loss_adv),
+                               ("reprojection", loss_rep), ("camera", loss_cam)):
+                history[key].append(float(value.detach()))
+            history["step"].append(step)
+            progress.set_postfix(W=f"{float(wasserstein):.3f}", rep=f"{loss_rep.item():.3f}", cam=f"{loss_cam.item():.3f}")
+        if not all(math.isfinite(float(v)) for v in (loss_c, loss_g)):
+            raise SystemExit(f"training diverged at step {step} (non-finite loss); lower --lr or raise --gradient-penalty")
+
+        done = step + 1
+        if done % cfg.eval_every == 0 or done == cfg.steps:
+            metrics = evaluate_lifter(generator, eval_set, device)
+            history["eval"].append({"step": done, **metrics})
+            tqdm.write(f"step {done}: " + ", ".join(f"{k} {v:.1f}" for k, v in metrics.items()))
+            plot_history(history, out_dir / "training_curves.png")
+        if done % cfg.checkpoint_every == 0 or done == last_step:
+            save_checkpoint(out_dir / "checkpoint.pt", checkpoint_state(done))
+
+    (out_dir / "history.json").write_text(json.dumps(history, indent=1))
+    if last_step < cfg.steps:
+        print(f"stopped at step {last_step} of {cfg.steps}; continue with --resume {out_dir / 'checkpoint.pt'}")
+        return history
+    if cfg.export_onnx:
+        from export.onnx_export import export_checkpoint  # late import: export is optional for training
+        report = export_checkpoint(out_dir / "checkpoint.pt", out_dir / "repnet.onnx")
+        print(report.table())
+    return history
+
+
+def describe_data(cfg: TrainConfig) -> dict:
+    return {"critic_3d": f"CMU mocap subjects {', '.join(datasets.CRITIC_SUBJECTS)}",
+            "generator_2d": f"projections of CMU subjects {', '.join(datasets.PROJECTION_SUBJECTS)} "
+                            f"(random cameras, {cfg.noise_px} px noise) + MPII ({cfg.mpii_fraction:.0%})",
+            "held_out": f"CMU subjects {', '.join(datasets.TEST_SUBJECTS)}"}
+
+
+def _jsonable(d: dict) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def plot_history(history: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    steps = history["step"]
+    axes[0].plot(steps, history["wasserstein"], label="Wasserstein estimate")
+    axes[0].plot(steps, history["adversarial"], label="generator adversarial")
+    axes[0].set_title("critic")
+    axes[1].plot(steps, history["reprojection"], label="reprojection")
+    axes[1].plot(steps, history["camera"], label="camera")
+    axes[1].set_yscale("log")
+    axes[1].set_title("generator losses")
+    if history["eval"]:
+        ev = history["eval"]
+        for key in ("mpjpe", "pa_mpjpe"):
+            axes[2].plot([e["step"] for e in ev], [e[key] for e in ev], marker="o", label=key)
+    axes[2].set_title("held-out error (mm)")
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (CheckpointError, datasets.DataError) as err:
+        raise SystemExit(f"error: {err}")
