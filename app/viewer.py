@@ -25,7 +25,7 @@ import numpy as np
 # The 2D drawing lives in app/draw.py (no Open3D needed); re-exported as part of the viewer's API.
 from app.draw import SIDE_COLORS, compose_side_by_side, draw_fps, draw_keypoints_2d  # noqa: F401
 from models.camera import rotation_from_camera
-from models.skeleton import BONES, NUM_JOINTS, bone_side, joint_side
+from models.skeleton import BONES, NUM_JOINTS, REST_POSE, bone_side, joint_side
 
 # --- what the scene looks like --------------------------------------------------------------
 BACKGROUND = (0.08, 0.08, 0.10)
@@ -58,25 +58,6 @@ KEY_SPACE = 32
 
 # A relaxed standing pose in the canonical frame (mm), shown (grey) until the first person is seen:
 # no geometry may start degenerate (Open3D's view can break for good on all-identical points).
-REST_POSE = np.array([
-    [0, 0, 0],          # pelvis
-    [-130, 10, 0],      # right hip
-    [-130, 450, 10],    # right knee
-    [-130, 880, 40],    # right ankle
-    [130, 10, 0],       # left hip
-    [130, 450, 10],     # left knee
-    [130, 880, 40],     # left ankle
-    [0, -230, 0],       # spine
-    [0, -480, 0],       # thorax
-    [0, -580, -80],     # neck/nose (the person faces -z)
-    [0, -720, -10],     # head top
-    [170, -460, 0],     # left shoulder
-    [240, -200, 0],     # left elbow
-    [290, 40, -30],     # left wrist
-    [-170, -460, 0],    # right shoulder
-    [-240, -200, 0],    # right elbow
-    [-290, 40, -30],    # right wrist
-], dtype=np.float32)
 
 
 class ViewerError(RuntimeError):

@@ -40,6 +40,28 @@ RIGHT_JOINTS: tuple[int, ...] = (1, 2, 3, 14, 15, 16)
 BONES: tuple[tuple[int, int], ...] = tuple((p, c) for c, p in enumerate(PARENTS) if p >= 0)
 NUM_BONES = len(BONES)
 
+# A relaxed standing person in the canonical frame (models/camera.py), mm: used where a pose is
+# needed before any is measured (the viewer's first frame, tests).
+REST_POSE = np.array([
+    [0, 0, 0],          # pelvis
+    [-130, 0, 0],       # right hip
+    [-130, 440, -30],   # right knee (slightly bent: forward is -z)
+    [-130, 880, 0],     # right ankle
+    [130, 0, 0],        # left hip
+    [130, 440, -30],    # left knee
+    [130, 880, 0],      # left ankle
+    [0, -230, -10],     # spine
+    [0, -480, 0],       # thorax
+    [0, -560, -60],     # neck/nose (the person faces -z)
+    [0, -700, 0],       # head top
+    [170, -470, 0],     # left shoulder
+    [200, -190, 0],     # left elbow
+    [210, 60, -40],     # left wrist
+    [-170, -470, 0],    # right shoulder
+    [-200, -190, 0],    # right elbow
+    [-210, 60, -40],    # right wrist
+], dtype=np.float32)
+
 # Index permutation that swaps left and right joints (for mirroring a pose).
 MIRROR_PERMUTATION: tuple[int, ...] = tuple(
     {**{l: r for l, r in zip(LEFT_JOINTS, RIGHT_JOINTS)},
