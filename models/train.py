@@ -54,6 +54,9 @@ class TrainConfig:
     weight_reprojection: float = 1.0
     weight_camera: float = 1.0
     gradient_penalty: float = 10.0
+    reflected_negatives: float = 0.5   # share of the critic's fakes that are real poses mirrored in depth
+                                       # (knees and elbows bending backwards): teaches the critic the
+                                       # chirality that a depth flip breaks, the method's commonest error
     # 2D inputs
     mpii_fraction: float = 0.3         # share of each generator batch from in-the-wild MPII 2D
     noise_px: float = 4.0              # detector-like jitter on projected 2D (px at ~1000 px images)
@@ -62,6 +65,7 @@ class TrainConfig:
     augment_bone_lengths: bool = True
     augment_crossover: bool = True     # EvoSkeleton-style limb crossover and mutation
     augmented_pool_factor: float = 1.0 # extra crossover/mutation poses, as a multiple of the real ones
+    augment_projections: float = 0.0  # the same for the 3D poses whose projections feed the generator
     # bookkeeping
     eval_every: int = 1000
     eval_frames: int = 2000
@@ -115,6 +119,10 @@ def main(argv: list[str] | None = None) -> dict:
     poses = datasets.load_cmu_poses(Path(cfg.data_root))
     critic_world = np.concatenate([poses[s] for s in datasets.CRITIC_SUBJECTS if s in poses])
     projection_world = np.concatenate([poses[s] for s in datasets.PROJECTION_SUBJECTS if s in poses])
+    if cfg.augment_projections > 0:  # new 2D inputs from recombined limbs of the projection subjects
+        n_extra = int(len(projection_world) * cfg.augment_projections)
+        projection_world = np.concatenate([projection_world,
+                                           augment.crossover_and_mutate(projection_world, n_extra, rng)])
     test_world = np.concatenate([poses[s] for s in datasets.TEST_SUBJECTS if s in poses])
 
     real_poses = canonicalize(critic_world)
@@ -191,6 +199,9 @@ def main(argv: list[str] | None = None) -> dict:
             inputs, _ = generator_batch(cfg.batch_size)
             with torch.no_grad():
                 fake, _ = generator(inputs.to(device))
+            n_reflected = int(round(cfg.batch_size * cfg.reflected_negatives))
+            if n_reflected:
+                fake[:n_reflected] = reflected_in_depth(real_batch(n_reflected)).to(device)
             loss_c, wasserstein = critic_loss(critic, real_batch(cfg.batch_size).to(device), fake, cfg.gradient_penalty)
             opt_c.zero_grad(set_to_none=True)
             loss_c.backward()
@@ -236,6 +247,12 @@ def main(argv: list[str] | None = None) -> dict:
         report = export_checkpoint(out_dir / "checkpoint.pt", out_dir / "repnet.onnx")
         print(report.table())
     return history
+
+
+def reflected_in_depth(poses: torch.Tensor) -> torch.Tensor:
+    """Canonical poses mirrored in depth without swapping left and right: what a depth-flipped
+    lift looks like (the same 2D projection from the front, an impossible body)."""
+    return poses * torch.tensor([1.0, 1.0, -1.0])
 
 
 def describe_data(cfg: TrainConfig) -> dict:
