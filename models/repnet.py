@@ -26,6 +26,7 @@ class RepNetConfig:
     leaky_slope: float = 0.01      # LeakyReLU slope (Keras default 0.3 in the original code)
     critic_width: int = 100        # plain path of the critic
     critic_kcs_width: int = 1000   # KCS path of the critic
+    use_kcs: bool = True           # False drops the critic's KCS path (an ablation)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,14 +99,18 @@ class Critic(nn.Module):
         n_bones = self.C.shape[1]
         self.plain = nn.Sequential(nn.Linear(3 * NUM_JOINTS, w), nn.LeakyReLU(a),
                                    ResidualBlock(w, a), nn.Linear(w, w), nn.LeakyReLU(a))
-        self.kcs = nn.Sequential(nn.Linear(n_bones * n_bones, wk), nn.LeakyReLU(a),
-                                 ResidualBlock(wk, a), nn.Linear(wk, w), nn.LeakyReLU(a))
-        self.head = nn.Sequential(nn.Linear(2 * w, w), nn.LeakyReLU(a), nn.Linear(w, 1))
+        self.kcs = (nn.Sequential(nn.Linear(n_bones * n_bones, wk), nn.LeakyReLU(a),
+                                  ResidualBlock(wk, a), nn.Linear(wk, w), nn.LeakyReLU(a))
+                    if cfg.use_kcs else None)
+        paths = 2 if cfg.use_kcs else 1
+        self.head = nn.Sequential(nn.Linear(paths * w, w), nn.LeakyReLU(a), nn.Linear(w, 1))
 
     def forward(self, pose_3d: torch.Tensor) -> torch.Tensor:
-        plain = self.plain(pose_3d.flatten(1))
-        psi = self.kcs(kcs(pose_3d, self.C).flatten(1))
-        return self.head(torch.cat([plain, psi], dim=1)).squeeze(1)
+        features = self.plain(pose_3d.flatten(1))
+        if self.kcs is not None:
+            psi = self.kcs(kcs(pose_3d, self.C).flatten(1))
+            features = torch.cat([features, psi], dim=1)
+        return self.head(features).squeeze(1)
 
 
 class Lifter(nn.Module):

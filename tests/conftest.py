@@ -70,9 +70,10 @@ def x_display():
             server.wait()
 
 
-# Shared by the training and export tests: one short training run on the real data, tiny width.
-TINY_TRAINING = ["--steps", "300", "--batch-size", "32", "--critic-steps", "2", "--width", "256",
-                 "--critic-width", "32", "--critic-kcs-width", "128", "--eval-every", "150",
+# Shared by the training and export tests: one short run on the real data with the shipped model's
+# settings (fewer steps): the smallest run in which the adversarial dynamics already behave.
+TINY_TRAINING = ["--steps", "300", "--batch-size", "32", "--critic-steps", "2", "--width", "512",
+                 "--critic-kcs-width", "256", "--lr", "3e-4", "--eval-every", "150",
                  "--checkpoint-every", "150", "--eval-frames", "300", "--augmented-pool-factor", "0.2",
                  "--export-onnx", "false"]
 

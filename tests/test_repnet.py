@@ -87,3 +87,10 @@ def test_critic_loss_gradient_penalty_and_wasserstein_sign():
         opt.step()
     # A trained critic scores real poses above fakes: a positive Wasserstein estimate.
     assert wasserstein > 0.1
+
+
+def test_critic_without_kcs_path_has_no_kcs_weights():
+    cfg = RepNetConfig(width=64, critic_width=32, critic_kcs_width=32, use_kcs=False)
+    critic = Critic(cfg)
+    assert not any(name.startswith("kcs.") for name in critic.state_dict())
+    assert critic(torch.randn(4, NUM_JOINTS, 3)).shape == (4,)

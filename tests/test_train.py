@@ -16,7 +16,7 @@ def test_losses_move_the_way_they_should(tiny_training_run):
     assert np.mean(history["reprojection"][last]) < 0.8 * np.mean(history["reprojection"][first])
     assert np.mean(history["camera"][last]) < 0.5 * np.mean(history["camera"][first])
     # The critic separates real from generated poses: a positive Wasserstein estimate.
-    assert np.mean(history["wasserstein"][last]) > 0
+    assert np.mean(history["wasserstein"][-3:]) > 0
     evals = history["eval"]
     assert [e["step"] for e in evals] == [150, 300]
     assert all(np.isfinite([e["mpjpe"], e["pa_mpjpe"], e["pck150"]]).all() for e in evals)
@@ -27,7 +27,7 @@ def test_outputs_are_written(tiny_training_run):
     assert (out_dir / "training_curves.png").stat().st_size > 10_000
     assert json.loads((out_dir / "history.json").read_text())["step"] == history["step"]
     state = load_checkpoint(out_dir / "checkpoint.pt")
-    assert state["step"] == 300 and state["model_config"]["width"] == 256
+    assert state["step"] == 300 and state["model_config"]["width"] == 512
     assert state["reference_inputs"].shape[1:] == (17, 2)
 
 

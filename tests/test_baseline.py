@@ -1,0 +1,29 @@
+"""The supervised baseline: a short run on paired CMU 2D-3D must beat the mean pose on held-out people."""
+from __future__ import annotations
+
+import numpy as np
+
+from models import baseline, datasets
+from models import evaluate as ev
+from models.checkpoint import load_checkpoint
+
+
+def test_a_short_supervised_run_beats_the_mean_pose_on_held_out_subjects(data_root, tmp_path):
+    poses = datasets.load_cmu_poses(data_root, progress=False)  # read once, shared by the three parts
+    cfg = baseline.BaselineConfig(data_root=str(data_root), out_dir=str(tmp_path), steps=300, width=256,
+                                  batch_size=256, eval_every=300, eval_frames=500)
+    history = baseline.train(cfg, poses)
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert state["model_kind"] == baseline.MODEL_KIND and state["model_config"]["width"] == 256
+    assert np.mean(history["loss"][-3:]) < 0.5 * np.mean(history["loss"][:2])  # it learns
+
+    test_world = np.concatenate([poses[s] for s in datasets.TEST_SUBJECTS])
+    held_out = ev.make_eval_set(test_world, n_frames=1500, noise_px=4.0, seed=99)
+    kp, gt = held_out.keypoints_2d, held_out.poses_camera
+    supervised = ev.score(ev.load_predictor(str(tmp_path / "checkpoint.pt")).lift(kp), gt)["summary"]
+    mean_pose = ev.score(ev.mean_pose_predictor(poses=poses).lift(kp), gt)["summary"]
+    # The mean pose is far from useless (about 97 mm PA-MPJPE, 194 mm MPJPE on these frames); 300
+    # steps reach about 76 and 107 mm (seeds 0-2): a clear margin on both protocols.
+    assert supervised["pa_mpjpe"] < 0.9 * mean_pose["pa_mpjpe"]
+    assert supervised["mpjpe"] < 0.75 * mean_pose["mpjpe"]
+    assert history["eval"][-1]["step"] == 300 and np.isfinite(history["eval"][-1]["mpjpe"])
