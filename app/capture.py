@@ -1,0 +1,282 @@
+"""Frame sources: a camera (newest frame only) or a video file (every frame, in order).
+
+    with open_source(camera=None, video=Path("clip.mp4")) as source:
+        for frame in source:          # Frame(index, time, image)
+            ...
+        source.problem                # None, or why the input ended early (damaged file, camera gone)
+
+Both sources decode on a thread of their own, so decoding overlaps with inference:
+- CameraSource keeps only the NEWEST frame. A consumer slower than the camera skips frames (their
+  indices show the gap) instead of working through a growing backlog of stale ones.
+- VideoSource reads ahead a few frames into a bounded queue and yields every frame in order.
+  Timestamps come from the container (CAP_PROP_POS_MSEC) and fall back to index / fps.
+
+Faults become one-line SourceError messages at open time (no camera at that index, a camera that
+opens but delivers nothing, a missing or unreadable video). Faults in the middle of a run (a
+camera that stops, a video damaged half-way) end the iteration cleanly with `problem` set, so the
+frames already read are still processed and saved.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Protocol
+
+import cv2
+import numpy as np
+
+cv2.setLogLevel(0)  # OpenCV's own warnings ("can't open camera by index") would duplicate ours
+# FFmpeg prints a line per damaged packet; a damaged file is reported once, as `problem`.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+DEFAULT_FPS = 30.0            # when the container or camera does not say
+VIDEO_PREFETCH = 4            # frames decoded ahead of inference (each 720p frame is 2.7 MB)
+CAMERA_OPEN_TIMEOUT_S = 5.0   # a camera must deliver its first frame within this
+CAMERA_STALL_TIMEOUT_S = 2.0  # no new frame for this long: the camera has stopped
+
+
+class SourceError(Exception):
+    """The camera or video cannot be used; the message names the problem and what to do."""
+
+
+@dataclass
+class Frame:
+    index: int          # position in the video, or the camera's frame counter (gaps = skipped frames)
+    time: float         # seconds from the start of the video / of the capture
+    image: np.ndarray   # H x W x 3 uint8, BGR
+
+
+class VideoCaptureLike(Protocol):
+    """What CameraSource needs from cv2.VideoCapture (a test may pass a stand-in for a webcam)."""
+
+    def isOpened(self) -> bool: ...
+    def read(self) -> tuple[bool, np.ndarray | None]: ...
+    def get(self, prop_id: int) -> float: ...
+    def release(self) -> None: ...
+
+
+def _usable_fps(fps: float) -> float:
+    return fps if np.isfinite(fps) and 0.1 <= fps <= 1000.0 else DEFAULT_FPS
+
+
+class VideoSource:
+    """Every frame of a video file, in order, decoded ahead on a reader thread."""
+
+    def __init__(self, path: Path | str, prefetch: int = VIDEO_PREFETCH):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise SourceError(f"video not found: {self.path} (check the path given to --video)")
+        if not self.path.is_file():
+            raise SourceError(f"{self.path} is not a file (--video needs a video file)")
+        if not os.access(self.path, os.R_OK):
+            raise SourceError(f"cannot read {self.path}: permission denied")
+        self._capture = cv2.VideoCapture(str(self.path))
+        if not self._capture.isOpened():
+            raise SourceError(f"{self.path} is not a video OpenCV can read "
+                              "(not a video, an unknown format, or a truncated file)")
+        start = time.perf_counter()
+        ok, first = self._capture.read()
+        if not ok or first is None:
+            self._capture.release()
+            raise SourceError(f"{self.path} has no readable frames (an empty or damaged video)")
+        self.fps = _usable_fps(self._capture.get(cv2.CAP_PROP_FPS))
+        count = self._capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.frame_count: int | None = int(count) if np.isfinite(count) and count > 0 else None
+        self.size = (first.shape[1], first.shape[0])  # (width, height)
+        self._first = (first, self._capture.get(cv2.CAP_PROP_POS_MSEC))
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, prefetch))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.frames_read = 0
+        self.read_seconds = time.perf_counter() - start  # time spent decoding (the "capture" stage)
+        self._reached_end = False   # the decoder ran out of frames (as opposed to being stopped)
+
+    @property
+    def problem(self) -> str | None:
+        """Why the video ended before its announced length (a damaged or truncated file), else None."""
+        if not self._reached_end or self.frame_count is None:
+            return None
+        if self.frames_read < self.frame_count - 1:  # containers may be off by one
+            return (f"{self.path} could not be decoded past frame {self.frames_read} of {self.frame_count} "
+                    "(the file is damaged or truncated)")
+        return None
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self._thread is not None:
+            raise RuntimeError("a VideoSource can be iterated only once")
+        self._thread = threading.Thread(target=self._read_frames, name="video-reader", daemon=True)
+        self._thread.start()
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            yield item
+
+    def _put(self, item: Frame | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _timestamp(self, index: int, msec: float, previous: float) -> float:
+        # Containers give presentation times; some backends report 0 or go backwards on damaged
+        # streams, and then the nominal frame rate is the better clock.
+        t = msec / 1000.0
+        if np.isfinite(t) and t >= 0.0 and (index == 0 or t > previous):
+            return t
+        return index / self.fps
+
+    def _read_frames(self) -> None:
+        index, previous = 0, -1.0
+        try:
+            image, msec = self._first
+            while not self._stop.is_set():
+                if index > 0:
+                    start = time.perf_counter()
+                    ok, image = self._capture.read()
+                    msec = self._capture.get(cv2.CAP_PROP_POS_MSEC)
+                    self.read_seconds += time.perf_counter() - start
+                    if not ok or image is None:
+                        self._reached_end = True
+                        break
+                previous = self._timestamp(index, msec, previous)
+                if not self._put(Frame(index, previous, image)):
+                    break
+                index += 1
+                self.frames_read = index
+        finally:
+            self._first = None
+            self._put(None)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+        self._capture.release()
+
+    def __enter__(self) -> "VideoSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class CameraSource:
+    """Live frames from a camera; a reader thread keeps only the newest one.
+
+    `capture` lets a test stand in for the physical webcam with any cv2.VideoCapture-like object.
+    """
+
+    def __init__(self, index: int, capture: VideoCaptureLike | None = None,
+                 open_timeout: float = CAMERA_OPEN_TIMEOUT_S, stall_timeout: float = CAMERA_STALL_TIMEOUT_S):
+        self.index = index
+        self.stall_timeout = stall_timeout
+        if capture is None:
+            capture = cv2.VideoCapture(index)
+        self._capture = capture
+        if not capture.isOpened():
+            capture.release()
+            found = sorted(glob.glob("/dev/video*"))
+            hint = f"cameras found: {', '.join(found)}" if found else "no camera device was found"
+            raise SourceError(f"no camera at index {index} ({hint}); connect one or pass another --camera index")
+        try:  # ask the driver not to queue frames (not every backend supports it)
+            capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # type: ignore[attr-defined]
+        except Exception:
+            pass
+        self.fps = _usable_fps(capture.get(cv2.CAP_PROP_FPS))
+        self._cond = threading.Condition()
+        self._latest: Frame | None = None   # the newest frame, replaced by every read
+        self._stop = threading.Event()
+        self._reader_done = False
+        self.frames_read = 0
+        self.read_seconds = 0.0
+        self._start = time.monotonic()
+        self._problem: str | None = None
+        self._thread = threading.Thread(target=self._read_frames, name="camera-reader", daemon=True)
+        self._thread.start()
+        with self._cond:
+            self._cond.wait_for(lambda: self._latest is not None or self._reader_done, timeout=open_timeout)
+            has_frame = self._latest is not None
+        if not has_frame:
+            self.close()
+            raise SourceError(f"camera {index} opened but delivered no frame within {open_timeout:g} s "
+                              "(is it in use by another program?); close that program or pick another --camera index")
+        self.size = (self._latest.image.shape[1], self._latest.image.shape[0])
+
+    @property
+    def problem(self) -> str | None:
+        """Why the camera stopped delivering frames in the middle of the run, else None."""
+        return self._problem
+
+    def _read_frames(self) -> None:
+        last_ok = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                start = time.perf_counter()
+                ok, image = self._capture.read()
+                now = time.monotonic()
+                if ok and image is not None:
+                    self.read_seconds += time.perf_counter() - start
+                    with self._cond:
+                        self._latest = Frame(self.frames_read, now - self._start, image)
+                        self.frames_read += 1
+                        self._cond.notify_all()
+                    last_ok = now
+                elif now - last_ok > self.stall_timeout:
+                    break
+                else:
+                    time.sleep(0.005)  # a failed read returns at once: do not spin
+        finally:
+            with self._cond:
+                self._reader_done = True
+                self._cond.notify_all()
+
+    def __iter__(self) -> Iterator[Frame]:
+        last_index = -1
+        while True:
+            with self._cond:
+                fresh = lambda: self._latest is not None and self._latest.index > last_index  # noqa: E731
+                # A read that blocks (an unplugged USB camera) is caught here by the timeout too.
+                self._cond.wait_for(lambda: fresh() or self._reader_done or self._stop.is_set(),
+                                    timeout=self.stall_timeout)
+                if self._stop.is_set():
+                    return
+                if not fresh():
+                    self._problem = (f"camera {self.index} stopped delivering frames after {self.frames_read} "
+                                     "(unplugged, or taken by another program?)")
+                    return
+                frame = self._latest
+            last_index = frame.index
+            yield frame
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        self._thread.join(timeout=2.0)
+        self._capture.release()
+
+    def __enter__(self) -> "CameraSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_source(camera: int | None = None, video: Path | str | None = None) -> VideoSource | CameraSource:
+    """A camera (by index) or a video file (by path): exactly one of the two."""
+    if (camera is None) == (video is None):
+        raise ValueError("give exactly one of camera and video")
+    if video is not None:
+        return VideoSource(video)
+    if camera < 0:
+        raise SourceError(f"camera index must be 0 or more, got {camera}")
+    return CameraSource(camera)

@@ -1,0 +1,354 @@
+"""Per-frame results on disk: .json, .npz or .csv (by extension), and the annotated video.
+
+Layout (the same fields in every format; "null" where no person was found, or where the lifter
+could not lift the frame):
+
+    JSON  {"joints": [17 names], "frames": [{"index": 0, "time": 0.0, "detected": true,
+           "keypoints_2d": [[x, y] x17] | null, "visibility": [17] | null,
+           "pose_3d": [[x, y, z] x17] | null, "camera": [[3], [3]] | null}, ...]}
+    NPZ   joints [17] str; index [N] int64; time [N] float64; detected [N] bool;
+          keypoints_2d [N,17,2], visibility [N,17], pose_3d [N,17,3], camera [N,2,3] float32, NaN = null
+    CSV   one row per frame: index, time, detected, keypoints_2d_<joint>_x/_y, visibility_<joint>,
+          pose_3d_<joint>_x/_y/_z, camera_<row>_<col>; empty cells = null. Joint names are in the header.
+
+Units: keypoints_2d in pixels of the input frame (x right, y down; the keypoints the lifter saw,
+i.e. after the occlusion rule and smoothing), pose_3d in millimetres (pelvis at the origin, the
+lifter's canonical frame, y down), camera the 2x3 weak-perspective matrix, time in seconds.
+JSON and CSV round to 0.01 px / 0.01 mm / 1e-4 visibility / 6 significant digits for the camera;
+NPZ keeps float32.
+
+Nothing is lost on an interrupted run. Each frame is encoded once and appended to an anonymous
+spool file; every `flush_seconds` a background thread writes the whole output to a temporary file
+in the same folder and renames it over the target (os.replace is atomic), and close() does a last
+flush. A run stopped by Ctrl-C, a crash or a full disk therefore leaves either the previous
+complete file or the new complete one, never half of one. The spool keeps memory flat on long runs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from models.skeleton import JOINT_NAMES, NUM_JOINTS
+
+RESULT_SUFFIXES = (".json", ".npz", ".csv")
+VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG"}
+FIELDS = ("index", "time", "detected", "keypoints_2d", "visibility", "pose_3d", "camera")
+ARRAY_SHAPES = {"keypoints_2d": (NUM_JOINTS, 2), "visibility": (NUM_JOINTS,),
+                "pose_3d": (NUM_JOINTS, 3), "camera": (2, 3)}
+DECIMALS = {"keypoints_2d": 2, "visibility": 4, "pose_3d": 2}  # camera: 6 significant digits
+FLUSH_SECONDS = 2.0
+
+# One frame as a fixed-size binary record (the .npz spool).
+RECORD = np.dtype([("index", "<i8"), ("time", "<f8"), ("detected", "?")]
+                  + [(name, "<f4", shape) for name, shape in ARRAY_SHAPES.items()])
+
+
+class OutputError(Exception):
+    """An output file cannot be written; the message names the file, the reason and what was saved."""
+
+
+@dataclass
+class FrameResult:
+    """Everything known about one frame. Array fields are None when no person was found."""
+    index: int
+    time: float
+    detected: bool
+    keypoints_2d: np.ndarray | None = None  # [17, 2] pixels
+    visibility: np.ndarray | None = None    # [17] in [0, 1]
+    pose_3d: np.ndarray | None = None       # [17, 3] mm; None also when the lifter flagged the frame
+    camera: np.ndarray | None = None        # [2, 3]
+    held: np.ndarray | None = None          # [17] bool: joints placed by the occlusion rule (not saved)
+
+
+def check_output_path(path: Path | str, suffixes: tuple[str, ...]) -> Path:
+    """Fail now, before any processing, if `path` cannot be written: wrong extension, missing
+    folder, or a folder that refuses a file (permissions, read-only file system)."""
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise OutputError(f"{path}: unsupported extension '{path.suffix}'; use one of {', '.join(suffixes)}")
+    if path.is_dir():
+        raise OutputError(f"{path} is a folder; give a file name ending in {path.suffix}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise OutputError(f"output folder does not exist: {folder} (create it first)")
+    try:  # actually writing is the only reliable test (root ignores permission bits, mounts may be read-only)
+        with tempfile.TemporaryFile(dir=folder) as probe:
+            probe.write(b"x")
+            probe.flush()
+    except OSError as error:
+        raise OutputError(f"cannot write to {folder} ({error.strerror or error}); choose a writable folder") from None
+    return path
+
+
+# --- encoding one frame -------------------------------------------------------------------------
+def _rounded(value: np.ndarray, name: str) -> list:
+    value = np.asarray(value, dtype=np.float64)
+    if name in DECIMALS:
+        value = np.round(value, DECIMALS[name])
+    else:
+        value = np.array([float(f"{v:.6g}") for v in value.ravel()]).reshape(value.shape)
+    if not np.isfinite(value).all():  # JSON has no NaN: such elements become null
+        return np.where(np.isfinite(value), value, None).tolist()
+    return value.tolist()
+
+
+def _json_frame(result: FrameResult) -> str:
+    frame = {"index": int(result.index), "time": round(float(result.time), 6), "detected": bool(result.detected)}
+    for name in ARRAY_SHAPES:
+        value = getattr(result, name)
+        frame[name] = None if value is None else _rounded(value, name)
+    return json.dumps(frame, separators=(",", ":"), allow_nan=False)
+
+
+def csv_header() -> list[str]:
+    columns = ["index", "time", "detected"]
+    columns += [f"keypoints_2d_{j}_{a}" for j in JOINT_NAMES for a in "xy"]
+    columns += [f"visibility_{j}" for j in JOINT_NAMES]
+    columns += [f"pose_3d_{j}_{a}" for j in JOINT_NAMES for a in "xyz"]
+    columns += [f"camera_{r}_{c}" for r in range(2) for c in range(3)]
+    return columns
+
+
+def _csv_row(result: FrameResult) -> str:
+    cells = [str(int(result.index)), f"{float(result.time):.6f}", "1" if result.detected else "0"]
+    for name, shape in ARRAY_SHAPES.items():
+        value = getattr(result, name)
+        if value is None:
+            cells += [""] * int(np.prod(shape))
+        else:
+            cells += ["" if v is None else repr(v) for v in np.ravel(np.array(_rounded(value, name), dtype=object))]
+    return ",".join(cells) + "\n"
+
+
+def _record(result: FrameResult) -> bytes:
+    record = np.zeros((), dtype=RECORD)
+    record["index"], record["time"], record["detected"] = result.index, result.time, result.detected
+    for name in ARRAY_SHAPES:
+        value = getattr(result, name)
+        record[name] = np.nan if value is None else value
+    return record.tobytes()
+
+
+# --- the writer ---------------------------------------------------------------------------------
+class ResultsWriter:
+    """`add(FrameResult)` per frame; the file on disk is always complete and at most
+    `flush_seconds` (or a few times the last flush's duration, on very long runs) behind."""
+
+    def __init__(self, path: Path | str, flush_seconds: float = FLUSH_SECONDS):
+        self.path = check_output_path(path, RESULT_SUFFIXES)
+        self.format = self.path.suffix.lower()
+        self.flush_seconds = flush_seconds
+        self.frames_added = 0
+        self.frames_saved = 0       # frames in the file on disk now
+        try:
+            self._spool = tempfile.TemporaryFile(dir=self.path.parent)
+        except OSError as error:
+            raise OutputError(f"cannot write to {self.path.parent} ({error.strerror or error})") from None
+        self._spool_lock = threading.Lock()   # add() vs. reading the spool's size
+        self._flush_lock = threading.Lock()   # one flush at a time
+        self._error: OutputError | None = None
+        self._stop = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._flush_periodically, name="results-flush", daemon=True)
+        self._thread.start()
+
+    def add(self, result: FrameResult) -> None:
+        """Queue one frame for the file. Raises OutputError once writing has failed."""
+        if self._error is not None:
+            raise self._error
+        if self.format == ".json":
+            data = (("\n" if self.frames_added == 0 else ",\n") + _json_frame(result)).encode()
+        elif self.format == ".csv":
+            data = _csv_row(result).encode()
+        else:
+            data = _record(result)
+        try:
+            with self._spool_lock:
+                self._spool.write(data)
+                self.frames_added += 1
+        except OSError as error:
+            self._fail(error)
+
+    @property
+    def failed(self) -> bool:
+        """Writing has failed (the error's message says what the file holds)."""
+        return self._error is not None
+
+    def _fail(self, error: OSError) -> None:
+        saved = f"it holds the first {self.frames_saved} frames" if self.frames_saved else "no frames were saved"
+        self._error = OutputError(f"writing {self.path} failed ({error.strerror or error}); {saved}")
+        raise self._error
+
+    def flush(self) -> None:
+        """Write every frame added so far to the file, atomically."""
+        with self._flush_lock:
+            if self._error is not None:
+                raise self._error
+            with self._spool_lock:
+                try:
+                    self._spool.flush()
+                except OSError as error:
+                    self._fail(error)
+                size, frames = self._spool.tell(), self.frames_added
+            tmp = None
+            try:
+                fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+                with os.fdopen(fd, "wb") as out:
+                    self._render(out, size)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.chmod(tmp, 0o644)  # mkstemp creates 0600; an output file should be readable like any other
+                os.replace(tmp, self.path)
+                tmp = None
+            except OSError as error:
+                self._fail(error)
+            finally:
+                if tmp is not None:
+                    try:
+                        os.unlink(tmp)
+                    except OSError:
+                        pass
+            self.frames_saved = frames
+
+    def _spool_chunks(self, size: int, chunk: int = 1 << 20):
+        fd = self._spool.fileno()
+        for offset in range(0, size, chunk):
+            yield os.pread(fd, min(chunk, size - offset), offset)
+
+    def _render(self, out, size: int) -> None:
+        if self.format == ".json":
+            out.write(b'{"joints":' + json.dumps(list(JOINT_NAMES)).encode() + b',"frames":[')
+            for data in self._spool_chunks(size):
+                out.write(data)
+            out.write(b"\n]}\n")
+        elif self.format == ".csv":
+            out.write((",".join(csv_header()) + "\n").encode())
+            for data in self._spool_chunks(size):
+                out.write(data)
+        else:
+            records = np.frombuffer(b"".join(self._spool_chunks(size)), dtype=RECORD)
+            np.savez(out, joints=np.array(JOINT_NAMES), **{name: records[name] for name in FIELDS})
+
+    def _flush_periodically(self) -> None:
+        interval = self.flush_seconds
+        while not self._stop.wait(interval):
+            if self.frames_added == self.frames_saved:
+                continue
+            start = time.monotonic()
+            try:
+                self.flush()
+            except OutputError:
+                return  # kept in self._error; the next add() reports it
+            # A flush rewrites the whole file: on very long runs flush less often so that it
+            # never takes more than a tenth of the time.
+            interval = max(self.flush_seconds, 10.0 * (time.monotonic() - start))
+
+    def close(self) -> None:
+        """Last flush, then release the spool. Raises OutputError if the last flush failed."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        self._thread.join()
+        try:
+            if self._error is None and (self.frames_added > self.frames_saved or not self.path.exists()):
+                self.flush()
+        finally:
+            try:
+                self._spool.close()
+            except OSError:  # unwritten spool bytes on a full disk: the file on disk is what counts
+                pass
+        if self._error is not None:
+            raise self._error
+
+    def __enter__(self) -> "ResultsWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_results(path: Path | str) -> dict:
+    """Any of the three formats back as the NPZ layout: {"joints": [17 names], "index": [N], "time": [N],
+    "detected": [N], "keypoints_2d": [N,17,2], ...} with NaN where the file has null."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            out = {name: data[name] for name in FIELDS}
+            out["joints"] = [str(j) for j in data["joints"]]
+        return out
+    if suffix == ".json":
+        document = json.loads(path.read_text())
+        frames = document["frames"]
+        out = {"joints": document["joints"],
+               "index": np.array([f["index"] for f in frames], dtype=np.int64),
+               "time": np.array([f["time"] for f in frames], dtype=np.float64),
+               "detected": np.array([f["detected"] for f in frames], dtype=bool)}
+        for name, shape in ARRAY_SHAPES.items():
+            out[name] = np.array([np.full(shape, np.nan) if f[name] is None
+                                  else np.array(f[name], dtype=np.float64) for f in frames],
+                                 dtype=np.float32).reshape(len(frames), *shape)
+        return out
+    if suffix == ".csv":
+        lines = path.read_text().splitlines()
+        header = lines[0].split(",")
+        rows = [line.split(",") for line in lines[1:]]
+        table = np.array([[float(c) if c != "" else np.nan for c in row] for row in rows],
+                         dtype=np.float64).reshape(len(rows), len(header))
+        joints = [c[len("visibility_"):] for c in header if c.startswith("visibility_")]
+        out = {"joints": joints, "index": table[:, 0].astype(np.int64), "time": table[:, 1],
+               "detected": table[:, 2] == 1}
+        column = 3
+        for name, shape in ARRAY_SHAPES.items():
+            width = int(np.prod(shape))
+            out[name] = table[:, column:column + width].astype(np.float32).reshape(len(rows), *shape)
+            column += width
+        return out
+    raise OutputError(f"{path}: unsupported extension '{path.suffix}'; use one of {', '.join(RESULT_SUFFIXES)}")
+
+
+class AnnotatedVideoWriter:
+    """The --save-video file: frames written as they come, to a temporary name in the same folder
+    that close() renames to `path` (a run that dies leaves no broken file under the real name)."""
+
+    def __init__(self, path: Path | str, fps: float):
+        self.path = check_output_path(path, tuple(VIDEO_CODECS))
+        self.fps = fps
+        self._partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        self._writer: cv2.VideoWriter | None = None
+        self._size: tuple[int, int] | None = None
+        self.frames_written = 0
+
+    def write(self, image_bgr: np.ndarray) -> None:
+        if self._writer is None:
+            # MPEG-4 stores 4:2:0 colour: odd sizes would be cut silently by the encoder, so cut here.
+            self._size = (image_bgr.shape[1] // 2 * 2, image_bgr.shape[0] // 2 * 2)
+            fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[self.path.suffix.lower()])
+            self._writer = cv2.VideoWriter(str(self._partial), fourcc, self.fps, self._size)
+            if not self._writer.isOpened():
+                raise OutputError(f"cannot create the video {self.path} (OpenCV has no {self.path.suffix} writer)")
+        width, height = self._size
+        if image_bgr.shape[1] // 2 * 2 != width or image_bgr.shape[0] // 2 * 2 != height:
+            image_bgr = cv2.resize(image_bgr, self._size, interpolation=cv2.INTER_AREA)
+        image_bgr = np.ascontiguousarray(image_bgr[:height, :width])
+        self._writer.write(image_bgr)
+        self.frames_written += 1
+
+    def close(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.release()
+        self._writer = None
+        try:
+            os.replace(self._partial, self.path)
+        except OSError as error:
+            raise OutputError(f"cannot finish the video {self.path} ({error.strerror or error})") from None

@@ -1,0 +1,340 @@
+#!/usr/bin/env python3
+"""RepNet Live: your 3D pose from a webcam or a video, in real time.
+
+    python run_demo.py --camera 0                              # webcam, Open3D viewer
+    python run_demo.py --video clip.mp4 --output poses.json    # a video, as fast as it goes
+    python run_demo.py --video clip.mp4 --no-viewer --output poses.npz --save-video annotated.mp4
+
+Exit codes: 0 success; 1 a failure while running (the input broke off, the disk filled up, a
+missing library), with the frames done so far saved; 2 bad arguments or unreadable input
+(nothing is processed); 130 interrupted (Ctrl-C or SIGTERM), with the frames done so far saved.
+Every failure is reported as one line, never as a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import sys
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+PROG = "run_demo.py"
+REPO_ROOT = Path(__file__).resolve().parent
+DEFAULT_MODEL = REPO_ROOT / "models" / "repnet.onnx"
+
+# Import name -> what to install when it is missing.
+PIP_PACKAGES = {"cv2": "opencv-contrib-python", "mediapipe": "mediapipe==0.10.21", "numpy": "'numpy<2'",
+                "onnxruntime": "onnxruntime", "tqdm": "tqdm", "open3d": "open3d-cpu==0.20.0"}
+# Shared library (as named in the loader's message) -> Debian/Ubuntu package.
+SYSTEM_PACKAGES = {"libusb-1.0": "libusb-1.0-0", "libGL.so": "libgl1", "libEGL": "libegl1",
+                   "libX11": "libx11-6", "libudev": "libudev1", "libgomp": "libgomp1",
+                   "libglib-2.0": "libglib2.0-0", "libgthread": "libglib2.0-0"}
+
+
+class Failure(Exception):
+    """Ends the program with one line on stderr and the given exit code."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse prints the whole usage; one line is enough
+        raise Failure(f"{message} (see --help)", EXIT_BAD_INPUT)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def camera_index(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a camera number such as 0, got '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive number, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got '{text}'") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineArgumentParser(
+        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="3D human pose from a webcam or a video: MediaPipe Pose finds 2D keypoints, an ONNX "
+                    "RepNet lifter turns them into a 3D skeleton and a camera, and an Open3D window shows both.",
+        epilog="Output formats (--output, by extension): .json {\"joints\": [17 names], \"frames\": [{\"index\", "
+               "\"time\", \"detected\", \"keypoints_2d\", \"visibility\", \"pose_3d\", \"camera\"}]} with null where "
+               "no person was found; .npz the same fields as arrays (NaN for null); .csv one row per frame.\n"
+               "Viewer keys: P or space pause, R reset the view, Q or Esc quit.\n"
+               "Exit codes: 0 success, 1 failure while running (partial results kept), 2 bad arguments or "
+               "unreadable input, 130 interrupted (partial results kept).")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--camera", type=camera_index, metavar="INDEX",
+                        help="read the webcam with this index (0 is the first); runs in real time, always on the newest frame")
+    source.add_argument("--video", type=Path, metavar="PATH",
+                        help="read a video file (any format OpenCV reads), every frame, as fast as possible")
+    parser.add_argument("--output", type=Path, metavar="PATH",
+                        help="write per-frame results to PATH: .json, .npz or .csv (the folder must exist); "
+                             "saved every few seconds, so an interrupted run keeps what it did")
+    parser.add_argument("--save-video", type=Path, metavar="PATH",
+                        help="write an annotated video (.mp4 or .avi): the frame with 2D keypoints beside the 3D view")
+    parser.add_argument("--no-viewer", action="store_true",
+                        help="run without windows (servers, CI); with --save-video the 3D view is rendered offscreen")
+    parser.add_argument("--max-frames", type=positive_int, metavar="N",
+                        help="stop after N frames")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="PATH",
+                        help="the ONNX lifter (default: models/repnet.onnx)")
+    parser.add_argument("--no-smoothing", action="store_true",
+                        help="lift each frame's keypoints as MediaPipe gives them (no One Euro filter)")
+    parser.add_argument("--min-cutoff", type=positive_float, default=None, metavar="HZ",
+                        help="One Euro filter: cutoff at rest in Hz; lower = smoother but laggier (default 1.0)")
+    parser.add_argument("--beta", type=non_negative_float, default=None, metavar="B",
+                        help="One Euro filter: how fast the cutoff rises with speed, per image height per "
+                             "second; higher = less lag in fast moves (default 5.0)")
+    parser.add_argument("--visibility-threshold", type=fraction, default=None, metavar="V",
+                        help="joints MediaPipe rates below V (0-1) are held at their last confident place "
+                             "relative to the pelvis for up to half a second (default 0.5)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def describe_import_error(error: BaseException) -> str:
+    """Which package to install, from an ImportError / OSError raised while importing a dependency."""
+    text = str(error)
+    for library, package in SYSTEM_PACKAGES.items():
+        if library in text:
+            return (f"a system library is missing ({text.split(':')[0].strip()}); "
+                    f"install it with `apt-get install {package}`")
+    name = (getattr(error, "name", None) or "").split(".")[0]
+    if not name:
+        match = re.search(r"No module named '([\w]+)", text)
+        name = match.group(1) if match else ""
+    if name:
+        package = PIP_PACKAGES.get(name, name)
+        return (f"the Python package '{name}' is missing; install it with `pip install {package}` "
+                f"(or `pip install -r requirements.txt`)")
+    return f"a dependency failed to load ({text}); reinstall with `pip install -r requirements.txt`"
+
+
+class NativeLogFilter:
+    """Keeps the C++ libraries' log lines (MediaPipe, TensorFlow Lite, absl) off the terminal, so
+    that what the user sees is the progress bar and our own one-line messages. It sits between
+    file descriptor 2 and the real stderr and passes every other byte straight through."""
+
+    NOISE = re.compile(rb"^(?:[IWE]\d{4} \d\d:\d\d:\d\d|INFO: Created TensorFlow Lite|"
+                       rb"WARNING: All log messages before absl::InitializeLog|"
+                       rb"error: XDG_RUNTIME_DIR is invalid)")  # GLFW's, harmless
+    NOISE_START = re.compile(rb"^(?:[IWE]\d{0,4}|INFO|WARNING|error)")  # an unfinished line that may become noise
+
+    def __enter__(self) -> "NativeLogFilter":
+        sys.stderr.flush()
+        self._real = os.dup(2)
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+        self._read_end = read_end
+        self._thread = threading.Thread(target=self._pump, name="stderr-filter", daemon=True)
+        self._thread.start()
+        return self
+
+    def _emit(self, data: bytes) -> None:
+        try:
+            os.write(self._real, data)
+        except OSError:
+            pass
+
+    def _pump(self) -> None:
+        pending = b""
+        while True:
+            data = os.read(self._read_end, 65536)
+            if not data:
+                break
+            *lines, pending = (pending + data).split(b"\n")
+            for line in lines:
+                if not self.NOISE.match(line):
+                    self._emit(line + b"\n")
+            if pending and not self.NOISE_START.match(pending.lstrip(b"\r")):
+                self._emit(pending)  # progress bars rewrite one line without ever ending it
+                pending = b""
+        if pending and not self.NOISE.match(pending):
+            self._emit(pending)
+
+    def __exit__(self, *exc) -> None:
+        sys.stderr.flush()
+        os.dup2(self._real, 2)  # drops the pipe's last writer: the pump sees the end and stops
+        self._thread.join(timeout=2.0)
+        os.close(self._read_end)
+        os.close(self._real)
+
+
+def _interrupt(signum, frame):  # SIGTERM behaves like Ctrl-C: stop and keep what was done
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except Failure as failure:
+        kind = "" if failure.code == EXIT_INTERRUPTED else "error: "
+        print(f"{PROG}: {kind}{failure}", file=sys.stderr)
+        return failure.code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # a bug of ours: still one line, with what is needed to report it
+        print(f"{PROG}: error: unexpected {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _main(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    if sys.platform.startswith("linux") and not args.no_viewer and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise Failure("no display to show the viewer on (DISPLAY is not set); "
+                      "run with --no-viewer, or under `xvfb-run -a`", EXIT_BAD_INPUT)
+    if args.output is not None and args.save_video is not None and \
+            args.output.resolve() == args.save_video.resolve():
+        raise Failure("--output and --save-video name the same file", EXIT_BAD_INPUT)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+    try:
+        from app.capture import SourceError, open_source
+        from app.keypoints import DetectorError, PoseDetector
+        from app.lifter import Lifter, ModelContractError
+        from app.pipeline import EstimatorSettings, PoseEstimator, run
+        from app.results import RESULT_SUFFIXES, VIDEO_CODECS, AnnotatedVideoWriter, OutputError, ResultsWriter, \
+            check_output_path
+    except (ImportError, OSError) as error:
+        raise Failure(describe_import_error(error), EXIT_FAILURE) from None
+
+    # Everything that can be checked is checked before the first frame is processed.
+    try:
+        if args.output is not None:
+            check_output_path(args.output, RESULT_SUFFIXES)
+        if args.save_video is not None:
+            check_output_path(args.save_video, tuple(VIDEO_CODECS))
+    except OutputError as error:
+        raise Failure(str(error), EXIT_BAD_INPUT) from None
+
+    with ExitStack() as stack:
+        try:
+            source = open_source(camera=args.camera, video=args.video)
+        except SourceError as error:
+            raise Failure(str(error), EXIT_BAD_INPUT) from None
+        stack.callback(source.close)
+        try:
+            lifter = Lifter(args.model)
+        except ModelContractError as error:
+            raise Failure(str(error), EXIT_BAD_INPUT) from None
+
+        show_progress = not args.no_progress and sys.stderr.isatty()  # decided before stderr becomes a pipe
+        stack.enter_context(NativeLogFilter())
+        settings = EstimatorSettings(smoothing=not args.no_smoothing)
+        for name in ("min_cutoff", "beta", "visibility_threshold"):
+            if getattr(args, name) is not None:
+                setattr(settings, name, getattr(args, name))
+        try:
+            detector = PoseDetector()
+        except (ImportError, OSError) as error:
+            raise Failure(describe_import_error(error), EXIT_FAILURE) from None
+        except DetectorError as error:
+            raise Failure(str(error), EXIT_FAILURE) from None
+        estimator = PoseEstimator(lifter, detector, settings)
+        stack.callback(estimator.close)
+
+        viewer = None
+        if not args.no_viewer or args.save_video is not None:
+            try:
+                from app.viewer import Viewer, ViewerError
+            except (ImportError, OSError) as error:
+                raise Failure(describe_import_error(error), EXIT_FAILURE) from None
+            try:
+                viewer = Viewer(visible=not args.no_viewer)
+            except ViewerError as error:
+                raise Failure(str(error), EXIT_FAILURE) from None
+            stack.callback(viewer.close)
+
+        # The sinks are closed here rather than by the stack: their last flush runs even when the
+        # loop failed, and a failure of that flush is reported like any other.
+        results = ResultsWriter(args.output) if args.output is not None else None
+        video = AnnotatedVideoWriter(args.save_video, fps=source.fps) if args.save_video is not None else None
+        summary, error = None, None
+        try:
+            summary = run(source, estimator, results=results, viewer=viewer, video_writer=video,
+                          max_frames=args.max_frames, progress=show_progress)
+        except KeyboardInterrupt:  # arrived outside the loop's own handling
+            error = Failure("interrupted", EXIT_INTERRUPTED)
+        except OutputError as failure:  # its message says what the file holds
+            error = Failure(str(failure), EXIT_FAILURE)
+        except Exception as failure:  # a stage crashed: say what, keep what was computed
+            error = Failure(f"processing failed ({type(failure).__name__}: {failure})", EXIT_FAILURE)
+        for sink in (video, results):
+            if sink is None:
+                continue
+            try:
+                sink.close()
+            except OutputError as failure:
+                error = error or Failure(str(failure), EXIT_FAILURE)
+        saved = f"; saved {results.frames_saved} frames to {results.path}" if results is not None else ""
+        if error is not None:
+            raise Failure(f"{error}{'' if results is None or results.failed else saved}", error.code)
+
+    line = (f"processed {summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} FPS), "
+            f"person found in {summary.detected}")
+    if results is not None:
+        line += f"; results: {results.path}"
+    if video is not None and video.frames_written:
+        line += f"; video: {video.path}"
+    print(line)
+    if summary.stopped_by == "interrupt":
+        print(f"{PROG}: interrupted{saved}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if summary.problem is not None:
+        print(f"{PROG}: error: {summary.problem}{saved}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

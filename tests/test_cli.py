@@ -1,0 +1,249 @@
+"""run_demo.py as a user runs it (a subprocess): exit codes, one-line messages, and real faults
+(bad files, a damaged video, Ctrl-C, a full disk, a missing package)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from app.lifter import DEFAULT_MODEL_PATH
+
+import run_demo
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RUN_DEMO = REPO_ROOT / "run_demo.py"
+
+
+def headless_env() -> dict:
+    env = dict(os.environ)
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    return env
+
+
+def demo(*args: str, timeout: float = 120, python: list[str] | None = None, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([*(python or [sys.executable]), str(RUN_DEMO), *map(str, args)], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=timeout, env=kwargs.pop("env", headless_env()),
+                          **kwargs)
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("run_demo.py: error: "), lines[0]
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def model() -> Path:
+    if not DEFAULT_MODEL_PATH.is_file():
+        pytest.skip(f"the shipped lifter {DEFAULT_MODEL_PATH} is missing")
+    return DEFAULT_MODEL_PATH
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory, media_dir) -> Path:
+    """pose_1.mp4 four times over (480 frames, MJPG): long enough to interrupt half-way."""
+    path = tmp_path_factory.mktemp("long") / "long.avi"
+    capture = cv2.VideoCapture(str(media_dir / "pose_1.mp4"))
+    frames = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        frames.append(image)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (576, 576))
+    for _ in range(4):
+        for image in frames:
+            writer.write(image)
+    writer.release()
+    return path
+
+
+# --- arguments ----------------------------------------------------------------------------------
+def test_help_documents_every_option():
+    result = demo("--help")
+    assert result.returncode == 0
+    for action in run_demo.build_parser()._actions:
+        for option in action.option_strings:
+            assert option in result.stdout, option
+        if action.dest != "help":
+            assert action.help, f"{action.option_strings} has no help text"
+    for topic in (".json", ".npz", ".csv", "Exit codes", "pause"):
+        assert topic in result.stdout
+
+
+@pytest.mark.parametrize("args,expected", [
+    ([], "one of the arguments --camera --video is required"),
+    (["--camera", "0", "--video", "x.mp4"], "not allowed with"),
+    (["--video", "x.mp4", "--max-frames", "0"], "--max-frames: must be 1 or more"),
+    (["--video", "x.mp4", "--max-frames", "ten"], "expected a whole number"),
+    (["--camera", "-1"], "--camera: must be 0 or more"),
+    (["--video", "x.mp4", "--visibility-threshold", "2"], "between 0 and 1"),
+    (["--video", "x.mp4", "--min-cutoff", "-1"], "positive number"),
+    (["--video", "x.mp4", "--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_bad_arguments_exit_2_with_one_line(args, expected):
+    result = demo(*args)
+    assert result.returncode == 2
+    assert expected in one_line_error(result)
+
+
+def test_viewer_without_a_display_is_refused_with_the_fix(media_dir):
+    result = demo("--video", media_dir / "pose_1.mp4")
+    assert result.returncode == 2
+    assert "--no-viewer" in one_line_error(result) and "xvfb-run" in result.stderr
+
+
+def test_output_and_video_cannot_be_the_same_file(tmp_path, media_dir):
+    result = demo("--video", media_dir / "pose_1.mp4", "--no-viewer", "--output", tmp_path / "x.mp4",
+                  "--save-video", tmp_path / "x.mp4")
+    assert result.returncode == 2 and "same file" in one_line_error(result)
+
+
+# --- unreadable input: exit 2, nothing processed ---------------------------------------------------
+def test_missing_video(tmp_path):
+    result = demo("--video", tmp_path / "gone.mp4", "--no-viewer")
+    assert result.returncode == 2 and "video not found" in one_line_error(result)
+
+
+def test_file_that_is_not_a_video(tmp_path):
+    path = tmp_path / "notes.mp4"
+    path.write_text("shopping list\n" * 100)
+    result = demo("--video", path, "--no-viewer")
+    assert result.returncode == 2 and "not a video OpenCV can read" in one_line_error(result)
+
+
+def test_truncated_video(tmp_path, media_dir):
+    data = (media_dir / "pose_squats.mp4").read_bytes()
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(data[: len(data) // 3])
+    result = demo("--video", path, "--no-viewer")
+    assert result.returncode == 2 and "truncated" in one_line_error(result)
+
+
+def test_no_camera_at_that_index():
+    result = demo("--camera", "93", "--no-viewer")
+    assert result.returncode == 2 and "no camera at index 93" in one_line_error(result)
+
+
+@pytest.mark.parametrize("make_path,expected", [
+    (lambda tmp: tmp / "missing" / "out.json", "output folder does not exist"),
+    (lambda tmp: tmp / "out.txt", "unsupported extension"),
+    (lambda tmp: Path("/proc") / "out.json" if os.geteuid() == 0 else None, "cannot write to"),
+])
+def test_unusable_output_is_refused_before_any_processing(tmp_path, media_dir, make_path, expected):
+    path = make_path(tmp_path)
+    if path is None:  # not root: a folder without write permission
+        folder = tmp_path / "readonly"
+        folder.mkdir(mode=0o500)
+        path = folder / "out.json"
+    start = time.monotonic()
+    result = demo("--video", media_dir / "pose_squats.mp4", "--no-viewer", "--output", path)
+    assert result.returncode == 2 and expected in one_line_error(result)
+    assert result.stdout == ""  # no frame was processed
+    assert time.monotonic() - start < 30
+
+
+@pytest.mark.parametrize("content,expected", [(None, "model not found"), (b"not an onnx model", "not a loadable ONNX model")])
+def test_bad_model_file(tmp_path, media_dir, content, expected):
+    path = tmp_path / "model.onnx"
+    if content is not None:
+        path.write_bytes(content)
+    result = demo("--video", media_dir / "pose_1.mp4", "--no-viewer", "--model", path)
+    assert result.returncode == 2 and expected in one_line_error(result)
+
+
+def test_a_missing_python_package_is_named_with_its_install_command(media_dir):
+    # `python -S` starts without site-packages: the dependencies are really missing.
+    assert demo("--help", python=[sys.executable, "-S"]).returncode == 0  # --help needs only the standard library
+    result = demo("--video", media_dir / "pose_1.mp4", "--no-viewer", python=[sys.executable, "-S"])
+    assert result.returncode == 1
+    line = one_line_error(result)
+    assert "is missing; install it with `pip install" in line and "requirements.txt" in line
+
+
+@pytest.mark.parametrize("error,package", [
+    (OSError("libusb-1.0.so.0: cannot open shared object file: No such file or directory"), "apt-get install libusb-1.0-0"),
+    (ImportError("libGL.so.1: cannot open shared object file: No such file or directory"), "apt-get install libgl1"),
+    (ModuleNotFoundError("No module named 'mediapipe'", name="mediapipe"), "pip install mediapipe==0.10.21"),
+    (ModuleNotFoundError("No module named 'cv2'", name="cv2"), "pip install opencv-contrib-python"),
+])
+def test_import_failures_name_the_package_to_install(error, package):
+    assert package in run_demo.describe_import_error(error)
+
+
+# --- runs -------------------------------------------------------------------------------------------
+def test_video_to_json_end_to_end(tmp_path, media_dir, model):
+    out = tmp_path / "squats.json"
+    result = demo("--video", media_dir / "pose_squats.mp4", "--no-viewer", "--max-frames", 10, "--output", out,
+                  "--model", model)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no library chatter, no warnings
+    assert "processed 10 frames" in result.stdout and "person found in 10" in result.stdout
+    document = json.loads(out.read_text())
+    assert [f["index"] for f in document["frames"]] == list(range(10))
+    assert all(f["detected"] and np.isfinite(np.array(f["pose_3d"])).all() for f in document["frames"])
+
+
+def test_video_damaged_in_the_middle_saves_the_frames_before_and_exits_1(tmp_path, media_dir, model):
+    data = bytearray((media_dir / "pose_1.mp4").read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 20000] = bytes(20000)
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    out = tmp_path / "damaged.csv"
+    result = demo("--video", damaged, "--no-viewer", "--output", out, "--model", model)
+    assert result.returncode == 1
+    line = one_line_error(result)
+    saved = int(line.split("saved ")[1].split()[0])
+    assert "could not be decoded past frame" in line and 10 < saved < 120
+    rows = out.read_text().strip().splitlines()[1:]
+    assert len(rows) == saved and [int(r.split(",")[0]) for r in rows] == list(range(saved))
+
+
+def test_ctrl_c_half_way_keeps_a_valid_file(tmp_path, long_video, model):
+    out = tmp_path / "partial.json"
+    child = subprocess.Popen([sys.executable, str(RUN_DEMO), "--video", str(long_video), "--no-viewer",
+                              "--output", str(out), "--model", str(model)], cwd=REPO_ROOT, env=headless_env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not out.exists() and time.monotonic() < deadline:  # the first periodic save
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        stdout, stderr = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 130, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("run_demo.py: interrupted; saved ") and "Traceback" not in stderr
+    saved = int(lines[0].split("saved ")[1].split()[0])
+    frames = json.loads(out.read_text())["frames"]
+    assert 0 < len(frames) == saved < 480
+    assert [f["index"] for f in frames] == list(range(saved))
+
+
+def test_a_disk_that_fills_up_is_a_one_line_failure(tmp_path, media_dir, model):
+    # The kernel refuses to grow any file of the process past 30 kB (RLIMIT_FSIZE): a full disk, for it.
+    limited = [sys.executable, "-c", "import os, resource, sys; "
+               "resource.setrlimit(resource.RLIMIT_FSIZE, (30_000, 30_000)); "
+               "os.execv(sys.executable, [sys.executable] + sys.argv[1:])"]
+    out = tmp_path / "full.json"
+    result = demo("--video", media_dir / "pose_squats.mp4", "--no-viewer", "--output", out, "--model", model,
+                  python=limited)
+    assert result.returncode == 1
+    line = one_line_error(result)
+    assert f"writing {out} failed (File too large)" in line
+    if out.exists():  # what is there is complete
+        assert isinstance(json.loads(out.read_text())["frames"], list)
+    assert [p.name for p in tmp_path.iterdir() if p.name != "full.json"] == []  # no temporary files left
