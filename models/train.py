@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> dict:
                 history[key].append(float(value.detach()))
             history["step"].append(step)
             progress.set_postfix(W=f"{float(wasserstein):.3f}", rep=f"{loss_rep.item():.3f}", cam=f"{loss_cam.item():.3f}")
-        if not all(math.isfinite(float(v)) for v in (loss_c, loss_g)):
+        if not all(math.isfinite(v.item()) for v in (loss_c, loss_g)):
             raise SystemExit(f"training diverged at step {step} (non-finite loss); lower --lr or raise --gradient-penalty")
 
         done = step + 1

@@ -161,6 +161,8 @@ def _pyplot():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    # More runs than the default ten colours: twenty, so no two lines of a figure share one.
+    plt.rcParams["axes.prop_cycle"] = plt.cycler(color=plt.get_cmap("tab20").colors)
     return plt
 
 
@@ -177,9 +179,10 @@ def plot_robustness(reports: dict[str, dict], path: Path, kind: str) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     for label, report in reports.items():
         style = "--" if report["model_kind"] == "mean_pose" else "-"
+        shipped = label == "shipped RepNet"  # the model users run stands out
         for ax, key in zip(axes, ("mpjpe", "pa_mpjpe")):
             x, y = _curve(report, kind, key)
-            ax.plot(x, y, style, marker="o", label=label)
+            ax.plot(x, y, style, marker="o", label=label, **({"color": "black", "linewidth": 2.5} if shipped else {}))
     xlabel = ("2D noise: std in px for a person 500 px tall" if kind == "noise"
               else "joints dropped per frame (placed on the pelvis)")
     for ax, title in zip(axes, ("MPJPE (camera frame, mm)", "PA-MPJPE (mm)")):
