@@ -139,14 +139,9 @@ def random_rotation(poses: np.ndarray, rng: np.random.Generator, max_pitch_deg: 
     return np.einsum("nij,nkj->nki", R, poses - pelvis) + pelvis
 
 
-def mirror_canonical(poses: np.ndarray) -> np.ndarray:
-    """Mirror across x = 0 and swap left and right (models.skeleton.mirror). A canonical pose
-    (hips along +x) stays canonical, a world pose becomes the mirrored person's world pose."""
-    return mirror(poses)
-
-
 def random_mirror(poses: np.ndarray, rng: np.random.Generator, p: float = 0.5) -> np.ndarray:
-    """Mirror each pose with probability p."""
+    """Mirror each pose with probability p (models.skeleton.mirror: across x = 0, left and right
+    swapped). A canonical pose (hips along +x) stays canonical."""
     flip = rng.random(len(poses)) < p
     return np.where(flip[:, None, None], mirror(poses), poses)
 
