@@ -1,11 +1,12 @@
 """Frame sources: a camera (newest frame only) or a video file (every frame, in order).
 
     with open_source(camera=None, video=Path("clip.mp4")) as source:
-        for frame in source:          # Frame(index, time, image)
+        for frame in source:          # Frame(index, time, image, rgb)
             ...
         source.problem                # None, or why the input ended early (damaged file, camera gone)
 
-Both sources decode on a thread of their own, so decoding overlaps with inference:
+Both sources decode on a thread of their own, so decoding overlaps with inference; the reader
+thread also makes the RGB copy MediaPipe needs, which keeps that work off MediaPipe's thread:
 - CameraSource keeps only the NEWEST frame. A consumer slower than the camera skips frames (their
   indices show the gap) instead of working through a growing backlog of stale ones.
 - VideoSource reads ahead a few frames into a bounded queue and yields every frame in order.
@@ -48,7 +49,14 @@ class SourceError(Exception):
 class Frame:
     index: int          # position in the video, or the camera's frame counter (gaps = skipped frames)
     time: float         # seconds from the start of the video / of the capture
-    image: np.ndarray   # H x W x 3 uint8, BGR
+    image: np.ndarray   # H x W x 3 uint8, BGR (OpenCV's order: drawing, video writing)
+    rgb: np.ndarray | None = None  # the same image in RGB (MediaPipe's order), made by the reader thread
+
+
+def _with_rgb(index: int, time_s: float, image: np.ndarray) -> Frame:
+    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    rgb.flags.writeable = False  # lets MediaPipe wrap the buffer without copying it
+    return Frame(index, time_s, image, rgb)
 
 
 class VideoCaptureLike(Protocol):
@@ -148,7 +156,10 @@ class VideoSource:
                         self._reached_end = True
                         break
                 previous = self._timestamp(index, msec, previous)
-                if not self._put(Frame(index, previous, image)):
+                start = time.perf_counter()
+                frame = _with_rgb(index, previous, image)
+                self.read_seconds += time.perf_counter() - start
+                if not self._put(frame):
                     break
                 index += 1
                 self.frames_read = index
@@ -224,9 +235,10 @@ class CameraSource:
                 ok, image = self._capture.read()
                 now = time.monotonic()
                 if ok and image is not None:
+                    frame = _with_rgb(self.frames_read, now - self._start, image)
                     self.read_seconds += time.perf_counter() - start
                     with self._cond:
-                        self._latest = Frame(self.frames_read, now - self._start, image)
+                        self._latest = frame
                         self.frames_read += 1
                         self._cond.notify_all()
                     last_ok = now

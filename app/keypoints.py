@@ -62,17 +62,25 @@ class PoseDetector:
             min_tracking_confidence=min_tracking_confidence)
         self._closed = False
 
-    def process(self, frame_bgr: np.ndarray) -> Keypoints2D | None:
-        """Landmarks of the tracked person in this frame, or None when nobody is found."""
+    def process(self, frame_bgr: np.ndarray, frame_rgb: np.ndarray | None = None) -> Keypoints2D | None:
+        """Landmarks of the tracked person in this frame, or None when nobody is found.
+
+        `frame_rgb`: the same frame already converted to RGB (app.capture does it on its reader
+        thread), which saves the conversion here.
+        """
         if self._closed:
             raise DetectorError("PoseDetector.process called after close()")
         if not (isinstance(frame_bgr, np.ndarray) and frame_bgr.ndim == 3 and frame_bgr.shape[2] == 3
                 and frame_bgr.dtype == np.uint8 and frame_bgr.shape[0] > 0 and frame_bgr.shape[1] > 0):
             shape = getattr(frame_bgr, "shape", None)
             raise DetectorError(f"frames must be H x W x 3 uint8 BGR images, got {type(frame_bgr).__name__} {shape}")
-        rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
-        rgb.flags.writeable = False  # lets MediaPipe wrap the buffer without copying
-        result = self._pose.process(rgb)
+        if frame_rgb is None:
+            frame_rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+            frame_rgb.flags.writeable = False  # lets MediaPipe wrap the buffer without copying
+        elif frame_rgb.shape != frame_bgr.shape:
+            raise DetectorError(f"frame_rgb has shape {frame_rgb.shape} but frame_bgr {frame_bgr.shape}: "
+                                "pass the same frame in both orders")
+        result = self._pose.process(frame_rgb)
         if result.pose_landmarks is None:
             return None
         height, width = frame_bgr.shape[:2]

@@ -100,10 +100,10 @@ class PoseEstimator:
         """Both halves on one frame (the pipeline runs them on two threads)."""
         return self.lift(self.detect(image_bgr), index, time_s, image_bgr.shape[0])
 
-    def detect(self, image_bgr: np.ndarray) -> Keypoints2D | None:
+    def detect(self, image_bgr: np.ndarray, image_rgb: np.ndarray | None = None) -> Keypoints2D | None:
         """MediaPipe on one frame: the 33 landmarks in pixels, or None when nobody is found."""
         start = time.perf_counter()
-        found = self.detector.process(image_bgr)
+        found = self.detector.process(image_bgr, image_rgb)
         self.times.add("mediapipe", time.perf_counter() - start)
         return found
 
@@ -197,7 +197,7 @@ def run(source: VideoSource | CameraSource, estimator: PoseEstimator, *,
             for n, frame in enumerate(source, start=1):
                 if stop.is_set():
                     break
-                detections.put((frame, estimator.detect(frame.image)))
+                detections.put((frame, estimator.detect(frame.image, frame.rgb)))
                 if max_frames is not None and n >= max_frames:
                     stopped_by[0] = "max_frames"
                     break

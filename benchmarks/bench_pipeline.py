@@ -59,7 +59,7 @@ class LoopedVideo:
         while n < self.frame_count:
             with VideoSource(self.path) as video:
                 for frame in video:
-                    yield Frame(n, offset + frame.time, frame.image)
+                    yield Frame(n, offset + frame.time, frame.image, frame.rgb)
                     n += 1
                     if n >= self.frame_count:
                         break

@@ -78,6 +78,8 @@ def test_video_yields_every_frame_in_order_with_container_timestamps(walking_vid
     times = np.array([f.time for f in frames])
     np.testing.assert_allclose(times, np.arange(120) / 30.0, atol=1e-3)
     assert all(f.image.shape == (576, 576, 3) and f.image.dtype == np.uint8 for f in frames)
+    # The reader thread also makes MediaPipe's RGB copy: the same pixels, channels reversed.
+    assert all(np.array_equal(f.rgb, f.image[:, :, ::-1]) for f in frames[:5])
     assert video.problem is None and video.frames_read == 120 and video.read_seconds > 0
 
 

@@ -56,6 +56,16 @@ def test_astronaut_facing_the_camera_has_her_left_on_the_image_right(detector):
     assert found.visibility[[LEFT_ANKLE, RIGHT_ANKLE]].max() < 0.5  # legs are out of frame: MediaPipe says so
 
 
+def test_a_frame_already_in_rgb_gives_the_same_landmarks(media_dir):
+    image = cv2.imread(str(media_dir / "pose.jpg"))
+    with PoseDetector() as from_bgr, PoseDetector() as from_rgb:
+        expected = from_bgr.process(image)
+        found = from_rgb.process(image, cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        np.testing.assert_allclose(found.landmarks, expected.landmarks, atol=1e-3)
+        with pytest.raises(DetectorError, match="frame_rgb has shape"):
+            from_rgb.process(image, image[:100])
+
+
 @pytest.mark.parametrize("big_on_the_left", [True, False])
 def test_with_two_people_the_most_prominent_is_tracked_consistently(media_dir, big_on_the_left):
     person = cv2.imread(str(media_dir / "pose.jpg"))  # 1000 x 667
