@@ -13,6 +13,7 @@ Every hyperparameter is a field of TrainConfig (or RepNetConfig); each is also a
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import time
@@ -54,6 +55,9 @@ class TrainConfig:
     weight_reprojection: float = 1.0
     weight_camera: float = 1.0
     gradient_penalty: float = 10.0
+    ema_decay: float = 0.0             # exponential moving average of the generator's weights (e.g. 0.999):
+                                       # smooths the adversarial game's step-to-step wobble; the average is
+                                       # what is evaluated, saved as "generator" and exported. 0: off (paper)
     reflected_negatives: float = 0.5   # share of the critic's fakes that are real poses mirrored in depth
                                        # (knees and elbows bending backwards): teaches the critic the
                                        # chirality that a depth flip breaks, the method's commonest error
@@ -159,6 +163,9 @@ def main(argv: list[str] | None = None) -> dict:
     # ---- model and optimizers ---------------------------------------------------------------
     generator = PoseAndCamera(model_cfg).to(device)
     critic = Critic(model_cfg).to(device)
+    # the weights that are evaluated and shipped: the running average where one is kept
+    averaged = copy.deepcopy(generator).requires_grad_(False) if cfg.ema_decay > 0 else None
+    deployed = averaged if averaged is not None else generator
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     opt_c = torch.optim.Adam(critic.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     milestones = [int(f * cfg.steps) for f in cfg.lr_decay_at]
@@ -169,7 +176,9 @@ def main(argv: list[str] | None = None) -> dict:
     start_step = 0
     if resume:
         state = load_checkpoint(Path(resume))
-        generator.load_state_dict(state["generator"])
+        generator.load_state_dict(state.get("generator_training", state["generator"]))
+        if averaged is not None:
+            averaged.load_state_dict(state["generator"])
         critic.load_state_dict(state["critic"])
         opt_g.load_state_dict(state["opt_generator"])
         opt_c.load_state_dict(state["opt_critic"])
@@ -183,7 +192,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     def checkpoint_state(step: int) -> dict:
         return {"step": step, "model_config": model_cfg.to_dict(), "train_config": _jsonable(asdict(cfg)),
-                "data": describe_data(cfg), "generator": generator.state_dict(), "critic": critic.state_dict(),
+                "data": describe_data(cfg), "generator": deployed.state_dict(), "critic": critic.state_dict(),
+                **({"generator_training": generator.state_dict()} if averaged is not None else {}),
                 "opt_generator": opt_g.state_dict(), "opt_critic": opt_c.state_dict(),
                 "sched_generator": sched_g.state_dict(), "sched_critic": sched_c.state_dict(),
                 "history": history, "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
@@ -217,6 +227,10 @@ def main(argv: list[str] | None = None) -> dict:
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
+        if averaged is not None:
+            with torch.no_grad():
+                for average, current in zip(averaged.parameters(), generator.parameters()):
+                    average.lerp_(current, 1.0 - cfg.ema_decay)
         sched_g.step()
         sched_c.step()
 
@@ -231,7 +245,7 @@ def main(argv: list[str] | None = None) -> dict:
 
         done = step + 1
         if done % cfg.eval_every == 0 or done == cfg.steps:
-            metrics = evaluate_lifter(generator, eval_set, device)
+            metrics = evaluate_lifter(deployed, eval_set, device)
             history["eval"].append({"step": done, **metrics})
             tqdm.write(f"step {done}: " + ", ".join(f"{k} {v:.1f}" for k, v in metrics.items()))
             plot_history(history, out_dir / "training_curves.png")
