@@ -16,6 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", required=True, type=Path, help="where to write the fp32 .onnx model")
     parser.add_argument("--fp16", action="store_true", help="also write OUTPUT_fp16.onnx (half-size weights)")
     parser.add_argument("--int8", action="store_true", help="also write OUTPUT_int8.onnx (dynamic int8 quantization)")
+    parser.add_argument("--no-mirror-average", action="store_true",
+                        help="lift only the input, not also its mirror image (about 0.1 ms faster, a few mm less accurate)")
     parser.add_argument("--no-verify", action="store_true", help="skip the onnxruntime-vs-torch parity check")
     args = parser.parse_args(argv)
     if args.output.suffix != ".onnx":
@@ -24,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     from export.onnx_export import ExportError, export_checkpoint  # after parsing: --help stays fast
     precisions = ("fp32",) + (("fp16",) if args.fp16 else ()) + (("int8",) if args.int8 else ())
     try:
-        report = export_checkpoint(args.checkpoint, args.output, precisions, verify=not args.no_verify)
+        report = export_checkpoint(args.checkpoint, args.output, precisions, verify=not args.no_verify,
+                                   mirror_average=not args.no_mirror_average)
     except (CheckpointError, ExportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -68,7 +68,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def build_metadata(state: dict, checkpoint: Path, precision: str) -> dict[str, str]:
+def build_metadata(state: dict, checkpoint: Path, precision: str, mirror_average: bool = True) -> dict[str, str]:
     """metadata_props of an exported lifter; values are strings (JSON where structured)."""
     last_eval = state.get("history", {}).get("eval", [])
     return {
@@ -79,6 +79,8 @@ def build_metadata(state: dict, checkpoint: Path, precision: str) -> dict[str, s
                              "camera": "weak-perspective 2x3 K: K @ pose_3d.T = normalized 2D"}),
         "normalization": "(kp - kp[pelvis]) / sqrt(mean_j |kp_j - kp_pelvis|^2), inside the graph",
         "frame": "canonical: pelvis at origin, y down, right hip -> left hip along +x, person faces -z",
+        "test_time_augmentation": ("mirror average: the lift of the mirrored input, mirrored back, averaged with it"
+                                   if mirror_average else "none"),
         "model_config": json.dumps(state["model_config"]),
         "training": json.dumps(state.get("train_config", {})),
         "training_data": json.dumps(state.get("data", {})),
@@ -159,8 +161,11 @@ def verification_inputs(state: dict, seed: int = 0) -> np.ndarray:
 
 
 def export_checkpoint(checkpoint: Path | str, output: Path | str, precisions: tuple[str, ...] = ("fp32",),
-                      verify: bool = True) -> ExportReport:
-    """Write `output` (fp32) and, on request, fp16 / int8 siblings; verify each against torch."""
+                      verify: bool = True, mirror_average: bool = True) -> ExportReport:
+    """Write `output` (fp32) and, on request, fp16 / int8 siblings; verify each against torch.
+
+    mirror_average: the graph also lifts the mirrored input and averages (models.repnet.Lifter).
+    """
     checkpoint, output = Path(checkpoint), Path(output)
     if not output.parent.is_dir():
         raise ExportError(f"output folder {output.parent} does not exist (create it or choose another --output)")
@@ -169,7 +174,7 @@ def export_checkpoint(checkpoint: Path | str, output: Path | str, precisions: tu
         raise ExportError(f"{checkpoint} carries no reference poses to verify against; it was not written by "
                           "models.train")
     generator, _ = generator_from_checkpoint(state, checkpoint)
-    lifter = Lifter(generator).eval()
+    lifter = Lifter(generator, mirror_average).eval()
     inputs = verification_inputs(state)
     with torch.no_grad():
         expected_pose, expected_cam = (t.numpy() for t in lifter(torch.from_numpy(inputs)))
@@ -188,7 +193,7 @@ def export_checkpoint(checkpoint: Path | str, output: Path | str, precisions: tu
         model.CopyFrom(base)
         if precision == "fp16":
             model = _to_fp16_weights(model)
-        _set_metadata(model, build_metadata(state, checkpoint, precision))
+        _set_metadata(model, build_metadata(state, checkpoint, precision, mirror_average))
         onnx.checker.check_model(model)
         if precision == "int8":
             from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -197,7 +202,7 @@ def export_checkpoint(checkpoint: Path | str, output: Path | str, precisions: tu
             quantize_dynamic(str(float_path), str(path), weight_type=QuantType.QInt8)
             os.remove(float_path)
             quantized = onnx.load(str(path))
-            _set_metadata(quantized, build_metadata(state, checkpoint, precision))
+            _set_metadata(quantized, build_metadata(state, checkpoint, precision, mirror_average))
             onnx.save(quantized, str(path))
         else:
             onnx.save(model, str(path))

@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from models import datasets, metrics
 from models.camera import canonicalize, rotation_from_camera
-from models.repnet import MM_PER_METRE, PoseAndCamera, normalize_2d
+from models.repnet import MM_PER_METRE, PoseAndCamera, lift_mirror_averaged, normalize_2d
 from models.skeleton import JOINT_NAMES, NUM_JOINTS, PELVIS
 
 NOISE_LEVELS_PX: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0)
@@ -78,11 +78,14 @@ def make_eval_set(poses_world: np.ndarray, n_frames: int, noise_px: float, seed:
 
 @torch.no_grad()
 def predict_camera_frame(generator: PoseAndCamera, keypoints_2d: np.ndarray, device: torch.device | str = "cpu",
-                         batch_size: int = BATCH, rotate_by_camera: bool = True) -> np.ndarray:
+                         batch_size: int = BATCH, rotate_by_camera: bool = True,
+                         mirror_average: bool = True) -> np.ndarray:
     """Lift pixels [N,17,2] to camera-frame poses [N,17,3] (mm, pelvis at the origin).
 
     rotate_by_camera: the generator predicts in the canonical frame (RepNet), so its camera
     rotates the pose; False for a model that predicts in the camera frame already (the baseline).
+    mirror_average: as the exported lifter does (models.repnet.lift_mirror_averaged), for
+    every model alike.
     """
     was_training = generator.training
     generator.eval()
@@ -90,7 +93,7 @@ def predict_camera_frame(generator: PoseAndCamera, keypoints_2d: np.ndarray, dev
     for start in range(0, len(keypoints_2d), batch_size):
         kp = torch.from_numpy(np.ascontiguousarray(keypoints_2d[start:start + batch_size], dtype=np.float32))
         normalized, _, _ = normalize_2d(kp.to(device))
-        pose, camera = generator(normalized)
+        pose, camera = lift_mirror_averaged(generator, normalized) if mirror_average else generator(normalized)
         pose = pose.cpu().numpy().astype(np.float64) * MM_PER_METRE
         if rotate_by_camera:
             R, _ = rotation_from_camera(camera.cpu().numpy())
@@ -137,14 +140,16 @@ def onnx_predictor(path: Path | str, threads: int = 1) -> Predictor:
     return Predictor(Path(path).name, "repnet", lift)
 
 
-def checkpoint_predictor(path: Path | str) -> Predictor:
-    """A checkpoint of models.train (RepNet) or models.baseline (camera-frame output)."""
+def checkpoint_predictor(path: Path | str, mirror_average: bool = True) -> Predictor:
+    """A checkpoint of models.train (RepNet) or models.baseline (camera-frame output), lifted with
+    mirror averaging as the exported lifter does unless `mirror_average` is False."""
     from models.checkpoint import generator_from_checkpoint, load_checkpoint
     state = load_checkpoint(Path(path))
     generator, _ = generator_from_checkpoint(state, path)
     kind = state.get("model_kind", "repnet")
     rotate = kind == "repnet"
-    return Predictor(Path(path).name, kind, lambda kp: predict_camera_frame(generator, kp, rotate_by_camera=rotate))
+    return Predictor(Path(path).name, kind, lambda kp: predict_camera_frame(generator, kp, rotate_by_camera=rotate,
+                                                                          mirror_average=mirror_average))
 
 
 def training_poses(poses: dict[str, np.ndarray]) -> np.ndarray:
@@ -183,17 +188,21 @@ def mean_pose_predictor(data_root: Path | str | None = None, poses: dict[str, np
     return Predictor("mean training pose", "mean_pose", lift)
 
 
-def load_predictor(model: str, data_root: Path | str | None = None) -> Predictor:
-    """`mean-pose`, an ONNX lifter (.onnx) or a checkpoint (.pt)."""
+def load_predictor(model: str, data_root: Path | str | None = None, mirror_average: bool = True) -> Predictor:
+    """`mean-pose`, an ONNX lifter (.onnx) or a checkpoint (.pt). `mirror_average` applies to
+    checkpoints; an ONNX lifter has it in its graph or not (its metadata says which)."""
     if model == "mean-pose":
         return mean_pose_predictor(data_root)
     path = Path(model)
     if not path.is_file():
         raise EvaluationError(f"model not found: {path} (pass an .onnx lifter, a .pt checkpoint or `mean-pose`)")
     if path.suffix == ".onnx":
+        if not mirror_average:
+            raise EvaluationError(f"{path}: mirror averaging is part of an ONNX lifter's graph; evaluate the "
+                                  "checkpoint instead, or export one with `python -m export --no-mirror-average`")
         return onnx_predictor(path)
     if path.suffix == ".pt":
-        return checkpoint_predictor(path)
+        return checkpoint_predictor(path, mirror_average)
     raise EvaluationError(f"{path}: unknown model type {path.suffix!r}; pass an .onnx lifter, a .pt checkpoint "
                           "or `mean-pose`")
 
@@ -445,6 +454,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise and dropped joints")
     parser.add_argument("--json", type=Path, help="write the full report (every condition, per joint, per action) here")
     parser.add_argument("--markdown", action="store_true", help="print per-joint and per-action tables as well")
+    parser.add_argument("--no-mirror-average", action="store_true",
+                        help="lift only the input of a .pt checkpoint, not also its mirror image "
+                             "(the shipped lifter averages both)")
     args = parser.parse_args(argv)
     if args.stride < 1:
         parser.error("--stride must be at least 1")
@@ -469,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     from app.lifter import ModelContractError
     from models.checkpoint import CheckpointError
     try:
-        predictor = load_predictor(args.model, args.data_root)
+        predictor = load_predictor(args.model, args.data_root, mirror_average=not args.no_mirror_average)
         data = load_test_data(args)
         report = evaluate(predictor, data, seed=args.seed, progress=True)
     except (EvaluationError, CheckpointError, ModelContractError, datasets.DataError, metrics.MetricInputError) as err:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from models.skeleton import NUM_JOINTS, PELVIS, bone_matrix
+from models.skeleton import MIRROR_PERMUTATION, NUM_JOINTS, PELVIS, bone_matrix
 
 MM_PER_METRE = 1000.0
 
@@ -78,6 +78,26 @@ class PoseAndCamera(nn.Module):
         return pose_3d, self.camera(h).view(-1, 2, 3)
 
 
+def lift_mirror_averaged(generator: nn.Module, pose_2d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Test-time augmentation: lift the 2D pose and its mirror image (x negated, left and right
+    swapped) in one batch, mirror the second answer back and average the two.
+
+    A mirrored canonical pose (x negated, sides swapped) is canonical again, and
+    diag(-1, 1) K' diag(-1, 1, 1) is its camera for the original 2D, so both answers average
+    in the canonical frame. For a model that predicts in the camera frame (the supervised
+    baseline) mirroring back is the same operation. The network's errors on a pose and on its
+    mirror image are partly independent, so the average is closer to the truth (docs/model.md).
+    """
+    swap = list(MIRROR_PERMUTATION)
+    flip_2d = pose_2d.new_tensor([-1.0, 1.0])
+    flip_3d = pose_2d.new_tensor([-1.0, 1.0, 1.0])
+    n = pose_2d.shape[0]
+    poses, cameras = generator(torch.cat([pose_2d, pose_2d[:, swap] * flip_2d]))
+    pose = (poses[:n] + poses[n:][:, swap] * flip_3d) / 2
+    camera = (cameras[:n] + flip_2d.view(2, 1) * cameras[n:] * flip_3d) / 2
+    return pose, camera
+
+
 def reproject(pose_3d: torch.Tensor, camera: torch.Tensor) -> torch.Tensor:
     """The reprojection layer: W' = K X, as [B, 17, 2]."""
     return pose_3d @ camera.transpose(1, 2)
@@ -118,13 +138,18 @@ class Lifter(nn.Module):
 
     keypoints_2d [N,17,2] pixels -> pose_3d [N,17,3] mm (pelvis at the origin, canonical frame),
     camera [N,2,3] with camera @ pose_3d.T equal to the normalized 2D input.
+    mirror_average: average with the lift of the mirrored input (lift_mirror_averaged).
     """
 
-    def __init__(self, generator: PoseAndCamera):
+    def __init__(self, generator: PoseAndCamera, mirror_average: bool = True):
         super().__init__()
         self.generator = generator
+        self.mirror_average = mirror_average
 
     def forward(self, keypoints_2d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         normalized, _, _ = normalize_2d(keypoints_2d)
-        pose_m, camera = self.generator(normalized)
+        if self.mirror_average:
+            pose_m, camera = lift_mirror_averaged(self.generator, normalized)
+        else:
+            pose_m, camera = self.generator(normalized)
         return pose_m * MM_PER_METRE, camera / MM_PER_METRE

@@ -373,11 +373,12 @@ def main(argv: list[str] | None = None) -> int:
     data = ev.cmu_test_data(data_root)
     rows, reports, histories, eval_commands = [], {}, {}, []
 
-    def evaluate(name: str, model: Path | str) -> dict:
-        report = ev.evaluate(ev.load_predictor(str(model), data_root), data, progress=True)
+    def evaluate(name: str, model: Path | str, mirror_average: bool = True) -> dict:
+        report = ev.evaluate(ev.load_predictor(str(model), data_root, mirror_average), data, progress=True)
         json_path = args.runs_dir / f"eval_{name}.json"
         json_path.write_text(json.dumps(report, indent=1))
-        eval_commands.append(f"python -m models.evaluate --model {shown(model)} --json {shown(json_path)}")
+        flag = "" if mirror_average else " --no-mirror-average"
+        eval_commands.append(f"python -m models.evaluate --model {shown(model)}{flag} --json {shown(json_path)}")
         return report
 
     shipped = None
@@ -393,6 +394,12 @@ def main(argv: list[str] | None = None) -> int:
         reports["shipped RepNet"] = shipped
     else:
         rows.append({"label": "shipped RepNet", "supervision": "weak", "note": f"{args.model} not found"})
+    if shipped_state is not None and shipped_state.get("model_kind", "repnet") == "repnet":
+        # what the test-time mirror averaging in the shipped graph is worth
+        plain = evaluate("shipped_no_mirror_average", args.checkpoint, mirror_average=False)
+        step, width = model_size(args.checkpoint, shipped_state)
+        rows.append({"label": f"shipped RepNet without mirror averaging ({args.checkpoint.name}, fp32)",
+                     "supervision": "weak", "width": width, "steps": step, "report": plain})
 
     for name, (label, _) in {**REPNET_RUNS, **BASELINE_RUNS}.items():
         checkpoint = args.runs_dir / name / "checkpoint.pt"
@@ -492,6 +499,10 @@ def write_page(args, rows, shipped, shipped_state, runs, bench, bench_command, e
             "the floor every lifter must beat. Its PA-MPJPE does not depend on the 2D (the alignment removes any "
             "rotation); its MPJPE uses only the 2D, never the ground-truth camera, so that the column means the "
             "same for every row.",
+            "- **Mirror averaging**: every network lifts each 2D pose and its mirror image and averages the two "
+            "answers (models.repnet.lift_mirror_averaged; the shipped ONNX graph does it, and models.evaluate "
+            "does the same for checkpoints, the baselines included). The row 'without mirror averaging' is the "
+            "shipped checkpoint lifting the input alone: the difference is what the averaging is worth.",
             "- PCK@150 and AUC are on the Protocol 1 (root-relative, camera-frame) errors, as MPI-INF-3DHP "
             "defines them.", ""]
     out += ["For context, published **Human3.6M** figures (a different dataset: studio capture, 15 actions, "

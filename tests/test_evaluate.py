@@ -67,6 +67,16 @@ def test_onnx_and_checkpoint_give_the_same_camera_frame_poses(tiny_training_run,
     np.testing.assert_allclose(from_onnx, from_torch, atol=0.05)  # mm
 
 
+def test_mirror_averaging_can_be_left_out_for_a_checkpoint_only(tiny_training_run, tiny_onnx, capsys):
+    out_dir, _ = tiny_training_run
+    keypoints = load_checkpoint(out_dir / "checkpoint.pt")["reference_inputs"].numpy()[:64]
+    averaged = ev.load_predictor(str(out_dir / "checkpoint.pt")).lift(keypoints)
+    plain = ev.load_predictor(str(out_dir / "checkpoint.pt"), mirror_average=False).lift(keypoints)
+    assert np.abs(averaged - plain).mean() > 1.0  # mm: the option changes what is evaluated
+    assert ev.main(["--model", str(tiny_onnx), "--no-mirror-average"]) == 2
+    assert "part of an ONNX lifter's graph" in capsys.readouterr().err
+
+
 def test_h36m_protocol_on_files_in_the_videopose3d_format(tiny_onnx, tmp_path):
     path_3d, path_2d = write_videopose3d_npz(tmp_path, POSE + [0.0, 0.0, 5000.0], layout_name="h36m")
     json_path = tmp_path / "h36m.json"

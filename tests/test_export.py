@@ -57,10 +57,11 @@ def test_release_checkpoint_is_slim_and_exports_identically(tiny_training_run, t
 
 
 def test_shipped_checkpoint_exports_to_the_shipped_model(tmp_path):
-    report = export_checkpoint(REPO / "models" / "repnet.pt", tmp_path / "again.onnx")
-    assert report.variants[0].max_diff_mm < 1e-3
     shipped = Lifter(REPO / "models" / "repnet.onnx")
-    again = Lifter(tmp_path / "again.onnx")
+    precision = shipped.metadata["precision"]
+    report = export_checkpoint(REPO / "models" / "repnet.pt", tmp_path / "again.onnx", precisions=("fp32", precision))
+    assert report.variants[0].max_diff_mm < 1e-3
+    again = Lifter(next(v.path for v in report.variants if v.precision == precision))
     kp = load_checkpoint(REPO / "models" / "repnet.pt")["reference_inputs"].numpy()[:32]
     assert np.abs(shipped.process(kp).pose_3d - again.process(kp).pose_3d).max() < 1e-3
 
@@ -106,3 +107,21 @@ def test_cli_refuses_an_output_in_a_missing_folder(tiny_training_run, tmp_path):
     code = export_main(["--checkpoint", str(tiny_training_run[0] / "checkpoint.pt"),
                         "--output", str(tmp_path / "missing" / "x.onnx")])
     assert code == 2
+
+
+def test_release_ships_a_slim_checkpoint_and_the_int8_lifter_it_was_verified_as(tiny_training_run, tmp_path):
+    from models import release
+    release.main([str(tiny_training_run[0] / "checkpoint.pt"), "--out-dir", str(tmp_path)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["repnet.onnx", "repnet.pt"]
+    slim = load_checkpoint(tmp_path / "repnet.pt")
+    assert "critic" not in slim and "opt_generator" not in slim
+    assert all(t.dtype == torch.float16 for t in slim["generator"].values())
+    lifter = Lifter(tmp_path / "repnet.onnx")
+    assert lifter.metadata["precision"] == "int8" and lifter.metadata["checkpoint"] == "repnet.pt"
+    assert lifter.metadata["test_time_augmentation"].startswith("mirror average")
+    kp = slim["reference_inputs"].numpy()[:64]
+    generator, _ = generator_from_checkpoint(slim)
+    with torch.no_grad():
+        expected, _ = TorchLifter(generator)(torch.from_numpy(kp))
+    error = np.linalg.norm(lifter.process(kp).pose_3d - expected.numpy(), axis=-1).mean()
+    assert error < 10.0  # mm per joint: quantization noise, not a different model

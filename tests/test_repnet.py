@@ -5,7 +5,7 @@ import torch
 from models.camera import canonicalize, random_camera_rotations, rotation_from_camera
 from models.losses import camera_loss, critic_loss, default_joint_weights, reprojection_loss
 from models.repnet import Critic, Lifter, PoseAndCamera, RepNetConfig, kcs, normalize_2d, reproject
-from models.skeleton import BONES, NUM_JOINTS, bone_lengths, bone_matrix
+from models.skeleton import BONES, MIRROR_PERMUTATION, NUM_JOINTS, bone_lengths, bone_matrix
 from tests.poses import standing_pose
 
 SMALL = RepNetConfig(width=64, critic_width=32, critic_kcs_width=32)
@@ -27,13 +27,30 @@ def test_generator_shapes_and_pelvis_at_origin():
 
 
 def test_lifter_camera_reprojects_to_the_normalized_input_scale():
-    lifter = Lifter(PoseAndCamera(SMALL)).eval()
+    lifter = Lifter(PoseAndCamera(SMALL), mirror_average=False).eval()
     kp = torch.randn(3, NUM_JOINTS, 2) * 80 + 400
     pose_mm, camera = lifter(kp)
     pose_m, camera_m = lifter.generator(normalize_2d(kp)[0])
     # Millimetres out, camera rescaled so that K @ X is unchanged.
     assert torch.allclose(pose_mm, pose_m * 1000, atol=1e-3)
     assert torch.allclose(reproject(pose_mm, camera), reproject(pose_m, camera_m), atol=1e-5)
+
+
+def test_mirror_averaged_lift_of_a_mirror_image_is_the_mirror_image_of_the_lift():
+    """The average treats a pose and its mirror image alike, for any network: mirroring the 2D
+    input mirrors the 3D answer (x negated, sides swapped) and its camera."""
+    torch.manual_seed(0)
+    lifter = Lifter(PoseAndCamera(SMALL)).eval()
+    kp = torch.randn(4, NUM_JOINTS, 2) * 80 + 400
+    swap = list(MIRROR_PERMUTATION)
+    mirrored_kp = kp[:, swap] * torch.tensor([-1.0, 1.0])
+    with torch.no_grad():
+        pose, camera = lifter(kp)
+        pose_m, camera_m = lifter(mirrored_kp)
+        plain, _ = Lifter(lifter.generator, mirror_average=False)(kp)
+    assert torch.allclose(pose_m, pose[:, swap] * torch.tensor([-1.0, 1.0, 1.0]), atol=1e-3)
+    assert torch.allclose(camera_m, torch.tensor([[-1.0], [1.0]]) * camera * torch.tensor([-1.0, 1.0, 1.0]), atol=1e-6)
+    assert not torch.allclose(pose, plain, atol=1.0)  # an untrained network is far from mirror-symmetric
 
 
 def test_kcs_diagonal_holds_squared_bone_lengths():
