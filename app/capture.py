@@ -31,6 +31,8 @@ from typing import Iterator, Protocol
 import cv2
 import numpy as np
 
+from app.priority import lower_this_thread
+
 cv2.setLogLevel(0)  # OpenCV's own warnings ("can't open camera by index") would duplicate ours
 # FFmpeg prints a line per damaged packet; a damaged file is reported once, as `problem`.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
@@ -143,6 +145,7 @@ class VideoSource:
         return index / self.fps
 
     def _read_frames(self) -> None:
+        lower_this_thread()  # four frames of read-ahead absorb the delay; MediaPipe has none
         index, previous = 0, -1.0
         try:
             image, msec = self._first

@@ -38,6 +38,7 @@ from app.capture import CameraSource, Frame, VideoSource
 from app.keypoints import Keypoints2D, PoseDetector
 from app.lifter import Lifter
 from app.mapping import mediapipe_to_h36m
+from app.priority import lower_this_thread
 from app.occlusion import HOLD_SECONDS, VISIBILITY_THRESHOLD, OcclusionFilter
 from app.results import AnnotatedVideoWriter, FrameResult, ResultsWriter
 from app.smoothing import BETA, MIN_CUTOFF_HZ, OneEuroFilter
@@ -51,18 +52,33 @@ MAX_DRAW_HZ = 30.0        # the viewer redraws at most this often; faster input 
 
 
 class StageTimes:
-    """Total seconds and count per stage. Each stage is timed by one thread only, so no lock."""
+    """Per stage: total wall seconds, total CPU seconds of the thread that ran it (where measured),
+    and count. Wall time includes waiting for a core; CPU time is the stage's own cost. Each stage
+    is timed by one thread only, so no lock."""
 
     def __init__(self):
         self.total = dict.fromkeys(STAGES, 0.0)
         self.count = dict.fromkeys(STAGES, 0)
+        self.cpu_total = dict.fromkeys(STAGES, 0.0)
+        self.cpu_count = dict.fromkeys(STAGES, 0)
 
-    def add(self, stage: str, seconds: float) -> None:
+    def add(self, stage: str, seconds: float, cpu_seconds: float | None = None) -> None:
         self.total[stage] += seconds
         self.count[stage] += 1
+        if cpu_seconds is not None:
+            self.cpu_total[stage] += cpu_seconds
+            self.cpu_count[stage] += 1
 
     def mean_ms(self) -> dict[str, float]:
         return {s: 1000.0 * self.total[s] / self.count[s] for s in STAGES if self.count[s]}
+
+    def mean_cpu_ms(self) -> dict[str, float]:
+        return {s: 1000.0 * self.cpu_total[s] / self.cpu_count[s] for s in STAGES if self.cpu_count[s]}
+
+
+def _clocks() -> tuple[float, float]:
+    """(wall, this thread's CPU) seconds."""
+    return time.perf_counter(), time.thread_time()
 
 
 @dataclass
@@ -112,30 +128,31 @@ class PoseEstimator:
         if found is None:
             self.reset()
             return FrameResult(index, time_s, detected=False)
-        clock = time.perf_counter
-        start = clock()
+        mark = _clocks()
         keypoints, visibility = mediapipe_to_h36m(found.landmarks, found.visibility)
-        after_mapping = clock()
-        self.times.add("mapping", after_mapping - start)
+        mark = self._lap("mapping", mark)
 
         keypoints, held = self.occlusion(keypoints, visibility, time_s)
-        after_occlusion = clock()
-        self.times.add("occlusion", after_occlusion - after_mapping)
+        mark = self._lap("occlusion", mark)
 
         if self.settings.smoothing:
             # Filter in image heights so that the One Euro parameters do not depend on resolution.
             height = float(image_height)
             keypoints = self.smoother(keypoints / height, time_s) * height
-        after_smoothing = clock()
-        self.times.add("smoothing", after_smoothing - after_occlusion)
+        mark = self._lap("smoothing", mark)
 
         lifted = self.lifter.process(keypoints)
-        self.times.add("lifter", clock() - after_smoothing)
+        self._lap("lifter", mark)
         valid = bool(lifted.valid[0])
         return FrameResult(index, time_s, detected=True,
                            keypoints_2d=keypoints.astype(np.float32), visibility=visibility.astype(np.float32),
                            pose_3d=lifted.pose_3d[0] if valid else None, camera=lifted.camera[0] if valid else None,
                            held=held)
+
+    def _lap(self, stage: str, started: tuple[float, float]) -> tuple[float, float]:
+        now = _clocks()
+        self.times.add(stage, now[0] - started[0], now[1] - started[1])
+        return now
 
     def close(self) -> None:
         self.detector.close()
@@ -149,7 +166,8 @@ class RunSummary:
     seconds: float = 0.0            # wall time of the loop
     stopped_by: str = "end"         # "end", "max_frames", "quit" (viewer key), "interrupt" (Ctrl-C)
     problem: str | None = None      # the input failed part-way (damaged video, camera gone)
-    stage_ms: dict[str, float] = field(default_factory=dict)  # mean per frame
+    stage_ms: dict[str, float] = field(default_factory=dict)  # mean wall time per frame
+    stage_cpu_ms: dict[str, float] = field(default_factory=dict)  # mean CPU time per frame, where measured
 
     @property
     def fps(self) -> float:
@@ -207,6 +225,7 @@ def run(source: VideoSource | CameraSource, estimator: PoseEstimator, *,
             detections.put(_DONE)
 
     def lift_frames() -> None:  # thread 2: mapping, occlusion, smoothing, lifter, in frame order
+        lower_this_thread()  # its queue absorbs the delay; MediaPipe's thread sets the pace
         failed = False
         while True:
             item = detections.get()
@@ -224,10 +243,11 @@ def run(source: VideoSource | CameraSource, estimator: PoseEstimator, *,
                 return
 
     def record(result: FrameResult) -> None:
-        start = time.perf_counter()
+        start = _clocks()
         if results is not None:
             results.add(result)
-        times.add("writing", time.perf_counter() - start)
+        end = _clocks()
+        times.add("writing", end[0] - start[0], end[1] - start[1])
         summary.frames += 1
         summary.detected += bool(result.detected)
         bar.update(1)
@@ -338,6 +358,7 @@ def run(source: VideoSource | CameraSource, estimator: PoseEstimator, *,
     if source.frames_read:
         times.total["capture"], times.count["capture"] = source.read_seconds, source.frames_read
     summary.stage_ms = times.mean_ms()
+    summary.stage_cpu_ms = times.mean_cpu_ms()
     return summary
 
 

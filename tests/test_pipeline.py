@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
+import threading
 from pathlib import Path
 
 import cv2
@@ -16,6 +18,7 @@ from app.keypoints import PoseDetector
 from app.lifter import DEFAULT_MODEL_PATH, Lifter
 from app.mapping import mediapipe_to_h36m
 from app.pipeline import MAX_DRAW_HZ, STAGES, EstimatorSettings, PoseEstimator, run
+from app.priority import BACKGROUND_NICENESS
 from app.results import AnnotatedVideoWriter, ResultsWriter, read_results
 from models.skeleton import JOINT_INDEX, NUM_JOINTS
 from tests.test_capture import FileWebcam
@@ -46,6 +49,24 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> Path
     return path
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are a Linux feature")
+def test_decoder_and_lifter_threads_yield_to_mediapipe(media_dir, estimator):
+    """The video reader and the lifter run at a lower priority than MediaPipe's thread and the
+    main thread (app/priority.py): they have queues to absorb a delay, MediaPipe has not."""
+    seen = {}
+
+    def look(_result) -> None:  # runs on the main thread while the workers are alive
+        for thread in threading.enumerate():
+            if thread.name in ("video-reader", "lifter", "mediapipe") and thread.is_alive():
+                seen[thread.name] = os.getpriority(os.PRIO_PROCESS, thread.native_id)
+
+    with VideoSource(media_dir / "pose_1.mp4") as source:
+        run(source, estimator, max_frames=6, progress=False, on_result=look)
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert seen["mediapipe"] == own
+    assert seen["video-reader"] == seen["lifter"] == min(19, own + BACKGROUND_NICENESS)
+
+
 @pytest.mark.parametrize("suffix", [".json", ".npz", ".csv"])
 def test_video_run_writes_every_frame_and_reads_back(tmp_path, media_dir, estimator, suffix):
     out = tmp_path / f"squats{suffix}"
@@ -54,6 +75,9 @@ def test_video_run_writes_every_frame_and_reads_back(tmp_path, media_dir, estima
     assert summary.frames == 8 and summary.detected == 8 and summary.stopped_by == "max_frames"
     assert summary.problem is None and summary.fps > 0
     assert set(summary.stage_ms) == set(STAGES) - {"drawing"}
+    # The lifter thread's stages and the writing also report their own CPU time, never above the wall time.
+    assert set(summary.stage_cpu_ms) == {"mapping", "occlusion", "smoothing", "lifter", "writing"}
+    assert all(0 < summary.stage_cpu_ms[s] <= summary.stage_ms[s] + 0.05 for s in summary.stage_cpu_ms)
     data = read_results(out)
     np.testing.assert_array_equal(data["index"], np.arange(8))
     np.testing.assert_allclose(data["time"], np.arange(8) / 5.0, atol=1e-3)  # a 5 fps video
