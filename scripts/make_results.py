@@ -307,7 +307,9 @@ def ablation_table(rows: list[dict]) -> list[str]:
     ref = ev.headline(reference)["summary"]
     lines = ["Ablations against the full method on the same schedule (detector-like 2D; positive: the part "
              "helps, removing it costs that many mm). One run each with one seed: run-to-run variation of "
-             "these short runs is not measured here, so read small differences as noise.", "",
+             "these short runs is not measured here, so read small differences as noise. Short runs can also "
+             "mislead outright: on the full schedule, leaving the camera loss out made the model worse, not "
+             "better (docs/model.md, runs H, J and K).", "",
              "| removed | MPJPE change (mm) | PA-MPJPE change (mm) |", "|---|---|---|"]
     for name, (label, _) in REPNET_RUNS.items():
         report = by_label.get(label)
