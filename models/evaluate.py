@@ -124,15 +124,20 @@ class Predictor:
     lift: Callable[[np.ndarray], np.ndarray]
 
 
-def onnx_predictor(path: Path | str, threads: int = 1) -> Predictor:
-    """The ONNX lifter as the app runs it (app.lifter.Lifter), its camera rotating the pose."""
+def onnx_predictor(path: Path | str, threads: int = 1, batch_size: int = 1) -> Predictor:
+    """The ONNX lifter as the app runs it (app.lifter.Lifter), its camera rotating the pose.
+
+    One frame per call by default, as the live app lifts: an int8 model quantizes its activations
+    with one scale per call, so a batch of thousands gives slightly different answers (for the
+    shipped model 0.8 mm better PA-MPJPE than it really delivers live).
+    """
     from app.lifter import Lifter  # onnxruntime only where an ONNX model is evaluated
     lifter = Lifter(path, threads=threads)
 
     def lift(keypoints_2d: np.ndarray) -> np.ndarray:
         out = []
-        for start in range(0, len(keypoints_2d), BATCH):
-            result = lifter.process(keypoints_2d[start:start + BATCH])
+        for start in range(0, len(keypoints_2d), batch_size):
+            result = lifter.process(keypoints_2d[start:start + batch_size])
             R, _ = rotation_from_camera(result.camera)  # frames the lifter refused: zero poses
             out.append(np.einsum("nij,nkj->nki", R, result.pose_3d.astype(np.float64)))
         return np.concatenate(out)
