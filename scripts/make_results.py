@@ -324,7 +324,9 @@ def ablation_table(rows: list[dict]) -> list[str]:
 def git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+        # the page and figures this script writes do not count: it has just rewritten them
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":!docs/results.md", ":!docs/images/results_*"], cwd=REPO_ROOT,
                                capture_output=True, text=True).stdout.strip()
         return out.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
     except OSError:
