@@ -20,6 +20,7 @@ import sys
 import threading
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Callable
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 PROG = "run_demo.py"
@@ -48,54 +49,27 @@ class OneLineArgumentParser(argparse.ArgumentParser):
         raise Failure(f"{message} (see --help)", EXIT_BAD_INPUT)
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
+def _number(parse: Callable[[str], float], allowed: Callable[[float], bool], expected: str,
+            must_be: str) -> Callable[[str], float]:
+    """An argparse type: `parse` the text, then check it with `allowed`; both failures are one
+    line saying what was expected."""
+    def check(text: str) -> float:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got '{text}'") from None
+        if not allowed(value):
+            raise argparse.ArgumentTypeError(f"must be {must_be}, got {text}")
+        return value
+    return check
 
 
-def camera_index(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a camera number such as 0, got '{text}'") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if not 0.0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be 0 or a positive number, got {text}")
-    return value
-
-
-def fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got '{text}'") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
+INF = float("inf")
+positive_int = _number(int, lambda v: v >= 1, "a whole number", "1 or more")
+camera_index = _number(int, lambda v: v >= 0, "a camera number such as 0", "0 or more")
+positive_float = _number(float, lambda v: 0.0 < v < INF, "a number", "a positive number")
+non_negative_float = _number(float, lambda v: 0.0 <= v < INF, "a number", "0 or a positive number")
+fraction = _number(float, lambda v: 0.0 <= v <= 1.0, "a number between 0 and 1", "between 0 and 1")
 
 
 def build_parser() -> argparse.ArgumentParser:
