@@ -24,7 +24,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-NUM_LANDMARKS = 33
 _MODEL_FILES = {0: "pose_landmark_lite.tflite", 1: "pose_landmark_full.tflite", 2: "pose_landmark_heavy.tflite"}
 
 

@@ -69,6 +69,13 @@ class StageTimes:
             self.cpu_total[stage] += cpu_seconds
             self.cpu_count[stage] += 1
 
+    def lap(self, stage: str, started: tuple[float, float]) -> tuple[float, float]:
+        """Add the wall and CPU time since `started` (a `_clocks()` reading) to `stage`; returns
+        the reading it took, to start the next stage from."""
+        now = _clocks()
+        self.add(stage, now[0] - started[0], now[1] - started[1])
+        return now
+
     def mean_ms(self) -> dict[str, float]:
         return {s: 1000.0 * self.total[s] / self.count[s] for s in STAGES if self.count[s]}
 
@@ -130,29 +137,24 @@ class PoseEstimator:
             return FrameResult(index, time_s, detected=False)
         mark = _clocks()
         keypoints, visibility = mediapipe_to_h36m(found.landmarks, found.visibility)
-        mark = self._lap("mapping", mark)
+        mark = self.times.lap("mapping", mark)
 
         keypoints, held = self.occlusion(keypoints, visibility, time_s)
-        mark = self._lap("occlusion", mark)
+        mark = self.times.lap("occlusion", mark)
 
         if self.settings.smoothing:
             # Filter in image heights so that the One Euro parameters do not depend on resolution.
             height = float(image_height)
             keypoints = self.smoother(keypoints / height, time_s) * height
-        mark = self._lap("smoothing", mark)
+        mark = self.times.lap("smoothing", mark)
 
         lifted = self.lifter.process(keypoints)
-        self._lap("lifter", mark)
+        self.times.lap("lifter", mark)
         valid = bool(lifted.valid[0])
         return FrameResult(index, time_s, detected=True,
                            keypoints_2d=keypoints.astype(np.float32), visibility=visibility.astype(np.float32),
                            pose_3d=lifted.pose_3d[0] if valid else None, camera=lifted.camera[0] if valid else None,
                            held=held)
-
-    def _lap(self, stage: str, started: tuple[float, float]) -> tuple[float, float]:
-        now = _clocks()
-        self.times.add(stage, now[0] - started[0], now[1] - started[1])
-        return now
 
     def close(self) -> None:
         self.detector.close()
@@ -246,26 +248,27 @@ def run(source: VideoSource | CameraSource, estimator: PoseEstimator, *,
         start = _clocks()
         if results is not None:
             results.add(result)
-        end = _clocks()
-        times.add("writing", end[0] - start[0], end[1] - start[1])
+        times.lap("writing", start)
         summary.frames += 1
         summary.detected += bool(result.detected)
         bar.update(1)
         if on_result is not None:
             on_result(result)
 
+    def show(frame: Frame, result: FrameResult, fps: float) -> bool:
+        """Update the viewer's windows; False once the user asked to quit."""
+        return viewer.update(frame.image, result.keypoints_2d, result.visibility, result.pose_3d, result.camera, fps)
+
     def draw(frame: Frame, result: FrameResult, fps: float) -> bool:
         start = time.perf_counter()
-        keep_going = viewer.update(frame.image, result.keypoints_2d, result.visibility,
-                                   result.pose_3d, result.camera, fps)
+        keep_going = show(frame, result, fps)
         if video_writer is not None:
             video_writer.write(_annotated_frame(viewer, frame, result, fps))
         times.add("drawing", time.perf_counter() - start)
         summary.drawn += 1
         while keep_going and viewer.paused:  # hold everything; the workers wait on the full queues
             time.sleep(IDLE_REDRAW_S)
-            keep_going = viewer.update(frame.image, result.keypoints_2d, result.visibility,
-                                       result.pose_3d, result.camera, 0.0)
+            keep_going = show(frame, result, 0.0)
         return keep_going
 
     total = getattr(source, "frame_count", None)
@@ -320,9 +323,7 @@ def run(source: VideoSource | CameraSource, estimator: PoseEstimator, *,
                 keep_going = draw(*newest, _rate(completions))
                 undrawn, next_draw = False, now + 1.0 / MAX_DRAW_HZ
             elif not batch and not undrawn:
-                frame, result = newest
-                keep_going = viewer.update(frame.image, result.keypoints_2d, result.visibility,
-                                           result.pose_3d, result.camera, _rate(completions))
+                keep_going = show(*newest, _rate(completions))
             else:
                 continue
             if not keep_going:
