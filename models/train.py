@@ -2,12 +2,15 @@
 
     python -m models.train --out-dir runs/repnet                 # the paper's settings
     python -m models.train --config my.json --steps 2000 --width 512
+    python -m models.train --critic-3d data_3d_h36m.npz:S1,S5,S6 --given-2d data_2d_h36m_gt.npz:S7,S8 ...
 
 Three streams of data feed one training step:
   * real 3D poses (CMU critic subjects, canonical frame, augmented) for the Wasserstein critic;
   * 2D poses for the generator: projections of *other* CMU subjects through random cameras with
     detector-like noise, mixed with in-the-wild MPII annotations;
   * held-out CMU subjects, projected through fixed random cameras, for evaluation only.
+Your own data (BVH folders, Human3.6M files) joins the first two streams (docs/data.md); a person
+seen on both sides, or held out and seen, is refused.
 Every hyperparameter is a field of TrainConfig (or RepNetConfig); each is also a command-line flag.
 """
 from __future__ import annotations
@@ -61,8 +64,18 @@ class TrainConfig:
     reflected_negatives: float = 0.5   # share of the critic's fakes that are real poses mirrored in depth
                                        # (knees and elbows bending backwards): teaches the critic the
                                        # chirality that a depth flip breaks, the method's commonest error
-    # 2D inputs
-    mpii_fraction: float = 0.3         # share of each generator batch from in-the-wild MPII 2D
+    # who is seen where: CMU subjects by number (under data_root). Each person may be in one group
+    # only: nobody's 2D meets their own 3D (weak supervision), nobody held out is trained on
+    critic_subjects: tuple = datasets.CRITIC_SUBJECTS         # 3D poses for the critic
+    projection_subjects: tuple = datasets.PROJECTION_SUBJECTS # 3D poses projected for the generator
+    test_subjects: tuple = datasets.TEST_SUBJECTS             # evaluation during training
+    # your own data (docs/data.md): folders of BVH files, or Human3.6M files as PATH.npz[:S1,S5,...]
+    critic_3d: tuple = ()              # more 3D poses for the critic
+    projection_3d: tuple = ()          # more 3D poses to project through random cameras for the generator
+    given_2d: tuple = ()               # Human3.6M 2D files (ground truth or detections) for the generator
+    # 2D inputs: shares of each generator batch; projections of 3D poses fill the rest
+    mpii_fraction: float = 0.3         # in-the-wild MPII annotations (0: MPII is not loaded)
+    given_2d_fraction: float = 0.3     # given_2d, where there is any
     noise_px: float = 4.0              # detector-like jitter on projected 2D (px at ~1000 px images)
     # 3D augmentation for the critic's real poses (see models/augment.py)
     augment_mirror: bool = True
@@ -86,9 +99,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, RepNetConfig
             if isinstance(f.default, bool):
                 parser.add_argument(f"--{f.name.replace('_', '-')}", type=lambda s: s.lower() in ("1", "true", "yes"),
                                     default=None, metavar="BOOL", help=f"default {f.default}")
-            elif isinstance(f.default, tuple):
-                parser.add_argument(f"--{f.name.replace('_', '-')}", type=float, nargs="+", default=None,
-                                    help=f"default {' '.join(map(str, f.default))}")
+            elif isinstance(f.default, tuple):  # a list; given with no values, an empty one
+                parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default[0]) if f.default else str,
+                                    nargs="*", default=None, help=f"default {' '.join(map(str, f.default)) or 'none'}")
             else:
                 parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=None,
                                     help=f"default {f.default}")
@@ -120,14 +133,34 @@ def main(argv: list[str] | None = None) -> dict:
 
     # ---- data -------------------------------------------------------------------------------
     t0 = time.time()
-    poses = datasets.load_cmu_poses(Path(cfg.data_root))
-    critic_world = np.concatenate([poses[s] for s in datasets.CRITIC_SUBJECTS if s in poses])
-    projection_world = np.concatenate([poses[s] for s in datasets.PROJECTION_SUBJECTS if s in poses])
-    if cfg.augment_projections > 0:  # new 2D inputs from recombined limbs of the projection subjects
+    cmu = datasets.load_cmu_poses(Path(cfg.data_root))
+    missing = sorted(set(cfg.critic_subjects + cfg.projection_subjects + cfg.test_subjects) - set(cmu))
+    if missing:
+        raise datasets.DataError(f"CMU subject(s) {', '.join(missing)} not found under {cfg.data_root}; "
+                                 f"the data has {', '.join(cmu)}")
+    critic_sources = [datasets.load_3d_source(spec) for spec in cfg.critic_3d]
+    projection_sources = [datasets.load_3d_source(spec) for spec in cfg.projection_3d]
+    given_sources = [datasets.load_2d_source(spec) for spec in cfg.given_2d]
+    datasets.check_disjoint({  # weak supervision: nobody's 2D meets their own 3D, nobody held out is seen
+        "critic": {f"CMU {s}" for s in cfg.critic_subjects}.union(*(src.people for src in critic_sources)),
+        "generator": {f"CMU {s}" for s in cfg.projection_subjects}.union(
+            *(src.people for src in projection_sources + given_sources)),
+        "held-out": {f"CMU {s}" for s in cfg.test_subjects}})
+
+    def gathered(subjects: tuple, sources: list, dims: int = 3) -> np.ndarray:
+        parts = [cmu[s] for s in subjects] + [src.poses for src in sources]
+        return np.concatenate(parts) if parts else np.zeros((0, 17, dims), np.float32)
+
+    critic_world = gathered(cfg.critic_subjects, critic_sources)
+    projection_world = gathered(cfg.projection_subjects, projection_sources)
+    test_world = gathered(cfg.test_subjects, [])
+    if not len(critic_world) or not len(test_world):
+        raise datasets.DataError("the critic needs 3D poses and the evaluation held-out subjects; "
+                                 "give --critic-subjects or --critic-3d, and --test-subjects")
+    if cfg.augment_projections > 0 and len(projection_world):  # new 2D inputs from recombined limbs
         n_extra = int(len(projection_world) * cfg.augment_projections)
         projection_world = np.concatenate([projection_world,
                                            augment.crossover_and_mutate(projection_world, n_extra, rng)])
-    test_world = np.concatenate([poses[s] for s in datasets.TEST_SUBJECTS if s in poses])
 
     real_poses = canonicalize(critic_world)
     if cfg.augment_crossover and cfg.augmented_pool_factor > 0:
@@ -135,10 +168,16 @@ def main(argv: list[str] | None = None) -> dict:
         real_poses = np.concatenate([real_poses, canonicalize(augment.crossover_and_mutate(real_poses, n_extra, rng))])
     real_poses = (real_poses / MM_PER_METRE).astype(np.float32)
 
-    mpii_2d, mpii_weights = datasets.load_mpii_2d(Path(cfg.data_root))
+    # the generator's 2D: MPII and given 2D as annotated, projections of 3D poses for the rest of each batch
+    mpii_2d, mpii_weights = (datasets.load_mpii_2d(Path(cfg.data_root)) if cfg.mpii_fraction > 0
+                             else (np.zeros((0, 17, 2), np.float32), np.zeros((0, 17), np.float32)))
+    given_2d = gathered((), given_sources, dims=2)
+    given_weights = np.concatenate([src.weights for src in given_sources]) if given_sources else np.zeros((0, 17))
+    shares = batch_shares(cfg.mpii_fraction if len(mpii_2d) else 0.0,
+                          cfg.given_2d_fraction if len(given_2d) else 0.0, has_projections=len(projection_world) > 0)
     eval_set = make_eval_set(test_world, n_frames=cfg.eval_frames, noise_px=cfg.noise_px, seed=1234)
     print(f"data: {len(real_poses)} critic poses, {len(projection_world)} projection poses, {len(mpii_2d)} MPII "
-          f"poses, {len(eval_set.keypoints_2d)} eval frames ({time.time() - t0:.1f} s)")
+          f"poses, {len(given_2d)} given 2D poses, {len(eval_set.keypoints_2d)} eval frames ({time.time() - t0:.1f} s)")
 
     def real_batch(n: int) -> torch.Tensor:
         batch = real_poses[rng.integers(0, len(real_poses), n)]
@@ -151,12 +190,19 @@ def main(argv: list[str] | None = None) -> dict:
     joint_weights = default_joint_weights()
 
     def generator_batch(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        n_mpii = int(round(n * cfg.mpii_fraction))
-        idx = rng.integers(0, len(projection_world), n - n_mpii)
-        projected = datasets.project_random_cameras(projection_world[idx], rng, noise_px=cfg.noise_px)
-        m = rng.integers(0, len(mpii_2d), n_mpii)
-        kp = np.concatenate([projected.keypoints_2d, mpii_2d[m]]).astype(np.float32)
-        weights = np.concatenate([projected.weights, mpii_weights[m]]).astype(np.float32)
+        n_mpii, n_given = int(round(n * shares[0])), int(round(n * shares[1]))
+        n_projected = n - n_mpii - n_given
+        parts = []
+        if n_projected:
+            idx = rng.integers(0, len(projection_world), n_projected)
+            projected = datasets.project_random_cameras(projection_world[idx], rng, noise_px=cfg.noise_px)
+            parts.append((projected.keypoints_2d, projected.weights))
+        for count, keypoints, present in ((n_mpii, mpii_2d, mpii_weights), (n_given, given_2d, given_weights)):
+            if count:
+                pick = rng.integers(0, len(keypoints), count)
+                parts.append((keypoints[pick], present[pick]))
+        kp = np.concatenate([k for k, _ in parts]).astype(np.float32)
+        weights = np.concatenate([w for _, w in parts]).astype(np.float32)
         normalized, _, _ = normalize_2d(torch.from_numpy(kp))
         return normalized, torch.from_numpy(weights) * joint_weights
 
@@ -192,7 +238,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     def checkpoint_state(step: int) -> dict:
         return {"step": step, "model_config": model_cfg.to_dict(), "train_config": _jsonable(asdict(cfg)),
-                "data": describe_data(cfg), "generator": deployed.state_dict(), "critic": critic.state_dict(),
+                "data": describe_data(cfg, shares), "generator": deployed.state_dict(), "critic": critic.state_dict(),
                 **({"generator_training": generator.state_dict()} if averaged is not None else {}),
                 "opt_generator": opt_g.state_dict(), "opt_critic": opt_c.state_dict(),
                 "sched_generator": sched_g.state_dict(), "sched_critic": sched_c.state_dict(),
@@ -263,17 +309,38 @@ def main(argv: list[str] | None = None) -> dict:
     return history
 
 
+def batch_shares(mpii: float, given: float, has_projections: bool) -> tuple[float, float]:
+    """Shares of a generator batch from MPII and from given 2D; projections fill the rest, or,
+    where there are none, MPII and given 2D share the batch in proportion."""
+    if mpii < 0 or given < 0 or mpii + given > 1:
+        raise datasets.DataError(f"--mpii-fraction {mpii} and --given-2d-fraction {given} must be >= 0 and "
+                                 f"add up to at most 1")
+    if has_projections:
+        return mpii, given
+    if mpii + given == 0:
+        raise datasets.DataError("the generator has no 2D poses: give --projection-subjects, --projection-3d, "
+                                 "--given-2d or a positive --mpii-fraction")
+    return mpii / (mpii + given), given / (mpii + given)
+
+
 def reflected_in_depth(poses: torch.Tensor) -> torch.Tensor:
     """Canonical poses mirrored in depth without swapping left and right: what a depth-flipped
     lift looks like (the same 2D projection from the front, an impossible body)."""
     return poses * torch.tensor([1.0, 1.0, -1.0])
 
 
-def describe_data(cfg: TrainConfig) -> dict:
-    return {"critic_3d": f"CMU mocap subjects {', '.join(datasets.CRITIC_SUBJECTS)}",
-            "generator_2d": f"projections of CMU subjects {', '.join(datasets.PROJECTION_SUBJECTS)} "
-                            f"(random cameras, {cfg.noise_px} px noise) + MPII ({cfg.mpii_fraction:.0%})",
-            "held_out": f"CMU subjects {', '.join(datasets.TEST_SUBJECTS)}"}
+def describe_data(cfg: TrainConfig, shares: tuple[float, float]) -> dict:
+    def listed(subjects: tuple, sources: tuple) -> list[str]:
+        return ([f"CMU mocap subjects {', '.join(subjects)}"] if subjects else []) + list(sources)
+
+    mpii, given = shares
+    projected = listed(cfg.projection_subjects, cfg.projection_3d)
+    generator = ([f"projections of {' + '.join(projected)} (random cameras, {cfg.noise_px} px noise, "
+                  f"{1 - mpii - given:.0%})"] if projected else []) + ([f"MPII ({mpii:.0%})"] if mpii else []) \
+        + ([f"{' + '.join(cfg.given_2d)} ({given:.0%})"] if given else [])
+    return {"critic_3d": " + ".join(listed(cfg.critic_subjects, cfg.critic_3d)),
+            "generator_2d": " + ".join(generator),
+            "held_out": f"CMU subjects {', '.join(cfg.test_subjects)}"}
 
 
 def _jsonable(d: dict) -> dict:

@@ -66,3 +66,69 @@ def test_weight_average_is_what_is_saved_and_resumes_exactly(data_root, tmp_path
     name = next(k for k in full["generator"] if k.endswith("weight"))
     assert not torch.allclose(full["generator"][name], full["generator_training"][name])
     assert full["history"]["eval"][-1]["step"] == 20  # the average was evaluated
+
+
+# ---- training on your own data: Human3.6M files (fixtures in the real format) and BVH folders ----
+
+def _h36m_files(data_root, folder) -> tuple[str, str]:
+    """data_3d_h36m.npz (S1: CMU 07 walking, S5: CMU 13 jumping) and data_2d_h36m_gt.npz (S7: CMU
+    08 seen by 4 cameras), written in VideoPose3D's formats: 32 joints, metres, z up; pixels."""
+    from models import datasets
+    cmu = datasets.load_cmu_poses(data_root, progress=False)
+
+    def as_h36m_32(poses_mm_y_down):
+        full = np.zeros((len(poses_mm_y_down), 32, 3))
+        full[:, list(datasets.H36M_32_TO_17)] = poses_mm_y_down @ datasets.H36M_Z_UP_TO_Y_DOWN / 1000.0
+        return full
+
+    path_3d, path_2d = folder / "data_3d_h36m.npz", folder / "data_2d_h36m_gt.npz"
+    np.savez_compressed(path_3d, positions_3d={"S1": {"Walking": as_h36m_32(cmu["07"][:200])},
+                                               "S5": {"Jumping": as_h36m_32(cmu["13"][:100])}})
+    rng = np.random.default_rng(0)
+    cameras = [datasets.project_random_cameras(cmu["08"][:150], rng).keypoints_2d for _ in range(4)]
+    cameras[0][3, 5] = np.nan          # a frame with a missing coordinate is left out
+    np.savez_compressed(path_2d, positions_2d={"S7": {"Walking": cameras}},
+                        metadata={"layout_name": "h36m", "num_joints": 17})
+    return str(path_3d), str(path_2d)
+
+
+SMALL = ["--steps", "20", "--eval-every", "20", "--eval-frames", "200", "--width", "64",
+         "--critic-kcs-width", "32", "--augmented-pool-factor", "0", "--export-onnx", "false"]
+
+
+def test_training_on_human36m_files_and_a_bvh_folder(data_root, tmp_path, capsys):
+    path_3d, path_2d = _h36m_files(data_root, tmp_path)
+    bvh_folder = data_root / "cmu_mocap" / "daz_friendly" / "03"       # CMU 03, 199 frames at 30 fps
+    train.main(["--data-root", str(data_root), "--out-dir", str(tmp_path / "run"), *SMALL,
+                "--critic-subjects", "--critic-3d", f"{path_3d}:S1,S5", str(bvh_folder),
+                "--projection-subjects", "--given-2d", path_2d, "--mpii-fraction", "0"])
+    assert "data: 499 critic poses, 0 projection poses, 0 MPII poses, 599 given 2D poses" in capsys.readouterr().out
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert state["data"]["critic_3d"] == f"{path_3d}:S1,S5 + {bvh_folder}"
+    assert state["data"]["generator_2d"] == f"{path_2d} (100%)"          # the only 2D: the whole batch
+    assert np.isfinite(state["history"]["reprojection"]).all() and state["history"]["eval"][0]["step"] == 20
+
+
+def test_a_person_in_two_groups_is_refused(data_root, tmp_path):
+    from models import datasets
+    path_3d, _ = _h36m_files(data_root, tmp_path)
+    base = ["--data-root", str(data_root), "--out-dir", str(tmp_path / "run"), *SMALL]
+    with pytest.raises(datasets.DataError, match="H36M S1 in both the critic and the generator data"):
+        train.main(base + ["--critic-3d", f"{path_3d}:S1", "--projection-3d", f"{path_3d}:S1,S5"])
+    held_out = str(data_root / "cmu_mocap" / "daz_friendly" / "02")
+    with pytest.raises(datasets.DataError, match="CMU 02 in both the generator and the held-out data"):
+        train.main(base + ["--projection-3d", held_out])
+    with pytest.raises(datasets.DataError, match="CMU 60 in both the critic and the generator data"):
+        train.main(base + ["--projection-subjects", "03", "60"])
+    with pytest.raises(datasets.DataError, match="CMU subject.s. 99 not found"):
+        train.main(base + ["--critic-subjects", "99"])
+
+
+def test_batch_shares():
+    from models import datasets
+    assert train.batch_shares(0.3, 0.0, has_projections=True) == (0.3, 0.0)
+    assert train.batch_shares(0.3, 0.1, has_projections=False) == pytest.approx((0.75, 0.25))
+    with pytest.raises(datasets.DataError, match="add up to at most 1"):
+        train.batch_shares(0.8, 0.3, has_projections=True)
+    with pytest.raises(datasets.DataError, match="the generator has no 2D poses"):
+        train.batch_shares(0.0, 0.0, has_projections=False)
