@@ -24,7 +24,7 @@ from onnx import helper, numpy_helper
 import models
 from models import metrics
 from models.checkpoint import generator_from_checkpoint, load_checkpoint
-from models.repnet import Lifter
+from models.repnet import REFERENCE_SIZE_M, Lifter
 from models.skeleton import JOINT_NAMES, PARENTS
 
 TOLERANCE_MM = {"fp32": 1e-3, "fp16": 5.0, "int8": 50.0}
@@ -68,7 +68,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def build_metadata(state: dict, checkpoint: Path, precision: str, mirror_average: bool = True) -> dict[str, str]:
+def build_metadata(state: dict, checkpoint: Path, precision: str, mirror_average: bool = True,
+                   reference_size: bool = True) -> dict[str, str]:
     """metadata_props of an exported lifter; values are strings (JSON where structured)."""
     last_eval = state.get("history", {}).get("eval", [])
     return {
@@ -81,6 +82,8 @@ def build_metadata(state: dict, checkpoint: Path, precision: str, mirror_average
         "frame": "canonical: pelvis at origin, y down, right hip -> left hip along +x, person faces -z",
         "test_time_augmentation": ("mirror average: the lift of the mirrored input, mirrored back, averaged with it"
                                    if mirror_average else "none"),
+        "pose_size": (f"the reference body: bones add up to {REFERENCE_SIZE_M * 1000:.0f} mm (one camera cannot see "
+                      f"a person's size)" if reference_size else "as the network gives it"),
         "model_config": json.dumps(state["model_config"]),
         "training": json.dumps(state.get("train_config", {})),
         "training_data": json.dumps(state.get("data", {})),
@@ -161,10 +164,10 @@ def verification_inputs(state: dict, seed: int = 0) -> np.ndarray:
 
 
 def export_checkpoint(checkpoint: Path | str, output: Path | str, precisions: tuple[str, ...] = ("fp32",),
-                      verify: bool = True, mirror_average: bool = True) -> ExportReport:
+                      verify: bool = True, mirror_average: bool = True, reference_size: bool = True) -> ExportReport:
     """Write `output` (fp32) and, on request, fp16 / int8 siblings; verify each against torch.
 
-    mirror_average: the graph also lifts the mirrored input and averages (models.repnet.Lifter).
+    mirror_average, reference_size: the test-time steps in the graph (models.repnet.lift).
     """
     checkpoint, output = Path(checkpoint), Path(output)
     if not output.parent.is_dir():
@@ -174,7 +177,7 @@ def export_checkpoint(checkpoint: Path | str, output: Path | str, precisions: tu
         raise ExportError(f"{checkpoint} carries no reference poses to verify against; it was not written by "
                           "models.train")
     generator, _ = generator_from_checkpoint(state, checkpoint)
-    lifter = Lifter(generator, mirror_average).eval()
+    lifter = Lifter(generator, mirror_average, reference_size).eval()
     inputs = verification_inputs(state)
     with torch.no_grad():
         expected_pose, expected_cam = (t.numpy() for t in lifter(torch.from_numpy(inputs)))
@@ -193,7 +196,7 @@ def export_checkpoint(checkpoint: Path | str, output: Path | str, precisions: tu
         model.CopyFrom(base)
         if precision == "fp16":
             model = _to_fp16_weights(model)
-        _set_metadata(model, build_metadata(state, checkpoint, precision, mirror_average))
+        _set_metadata(model, build_metadata(state, checkpoint, precision, mirror_average, reference_size))
         onnx.checker.check_model(model)
         if precision == "int8":
             from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -202,7 +205,7 @@ def export_checkpoint(checkpoint: Path | str, output: Path | str, precisions: tu
             quantize_dynamic(str(float_path), str(path), weight_type=QuantType.QInt8)
             os.remove(float_path)
             quantized = onnx.load(str(path))
-            _set_metadata(quantized, build_metadata(state, checkpoint, precision, mirror_average))
+            _set_metadata(quantized, build_metadata(state, checkpoint, precision, mirror_average, reference_size))
             onnx.save(quantized, str(path))
         else:
             onnx.save(model, str(path))

@@ -29,7 +29,8 @@ from tqdm import tqdm
 from models.augment import BONE_INDEX, bone_directions, bone_vectors, poses_from_bones
 from models.bvh import BVH, BVHError, forward_kinematics, read_bvh
 from models.camera import project_perspective, random_camera_rotations
-from models.skeleton import BONES, JOINT_INDEX, JOINT_NAMES, NUM_JOINTS, PELVIS
+from models.skeleton import (JOINT_INDEX, NUM_JOINTS, PELVIS, REFERENCE_BONE_LENGTHS_MM,  # noqa: F401
+                             REFERENCE_LENGTHS)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,25 +43,6 @@ def default_data_root() -> Path:
     """$REPNET_DATA, else <repo>/../shared/data."""
     return Path(os.environ.get("REPNET_DATA", REPO_ROOT.parent / "shared" / "data"))
 
-
-# ---- reference skeleton ----------------------------------------------------------------------
-
-# Bone lengths in mm, keyed by each bone's child joint: a typical adult, close to the mean
-# Human3.6M subject (rounded). Standing height with these is about 1.67 m.
-REFERENCE_BONE_LENGTHS_MM: dict[str, float] = {
-    "right_hip": 130.0, "left_hip": 130.0,              # pelvis -> hip
-    "right_knee": 450.0, "left_knee": 450.0,            # thigh
-    "right_ankle": 440.0, "left_ankle": 440.0,          # shin
-    "spine": 230.0,                                     # pelvis -> spine
-    "thorax": 250.0,                                    # spine -> thorax
-    "neck_nose": 115.0,                                 # thorax -> neck/nose
-    "head": 115.0,                                      # neck/nose -> head top
-    "right_shoulder": 150.0, "left_shoulder": 150.0,    # thorax -> shoulder
-    "right_elbow": 285.0, "left_elbow": 285.0,          # upper arm
-    "right_wrist": 250.0, "left_wrist": 250.0,          # forearm
-}
-# The same as an array in models.skeleton.BONES order.
-REFERENCE_LENGTHS = np.array([REFERENCE_BONE_LENGTHS_MM[JOINT_NAMES[c]] for _, c in BONES])
 
 # ---- CMU mocap (BVH) -------------------------------------------------------------------------
 

@@ -37,8 +37,9 @@ import torch
 from tqdm import tqdm
 
 from models import datasets, metrics
+from models.augment import vary_bone_lengths
 from models.camera import canonicalize, rotation_from_camera
-from models.repnet import MM_PER_METRE, PoseAndCamera, lift_mirror_averaged, normalize_2d
+from models.repnet import MM_PER_METRE, PoseAndCamera, lift, normalize_2d
 from models.skeleton import JOINT_NAMES, NUM_JOINTS, PELVIS
 
 NOISE_LEVELS_PX: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0)
@@ -79,12 +80,12 @@ def make_eval_set(poses_world: np.ndarray, n_frames: int, noise_px: float, seed:
 @torch.no_grad()
 def predict_camera_frame(generator: PoseAndCamera, keypoints_2d: np.ndarray, device: torch.device | str = "cpu",
                          batch_size: int = BATCH, rotate_by_camera: bool = True,
-                         mirror_average: bool = True) -> np.ndarray:
+                         mirror_average: bool = True, reference_size: bool = True) -> np.ndarray:
     """Lift pixels [N,17,2] to camera-frame poses [N,17,3] (mm, pelvis at the origin).
 
     rotate_by_camera: the generator predicts in the canonical frame (RepNet), so its camera
     rotates the pose; False for a model that predicts in the camera frame already (the baseline).
-    mirror_average: as the exported lifter does (models.repnet.lift_mirror_averaged), for
+    mirror_average, reference_size: as the exported lifter does (models.repnet.lift), for
     every model alike.
     """
     was_training = generator.training
@@ -93,7 +94,7 @@ def predict_camera_frame(generator: PoseAndCamera, keypoints_2d: np.ndarray, dev
     for start in range(0, len(keypoints_2d), batch_size):
         kp = torch.from_numpy(np.ascontiguousarray(keypoints_2d[start:start + batch_size], dtype=np.float32))
         normalized, _, _ = normalize_2d(kp.to(device))
-        pose, camera = lift_mirror_averaged(generator, normalized) if mirror_average else generator(normalized)
+        pose, camera = lift(generator, normalized, mirror_average, reference_size)
         pose = pose.cpu().numpy().astype(np.float64) * MM_PER_METRE
         if rotate_by_camera:
             R, _ = rotation_from_camera(camera.cpu().numpy())
@@ -145,16 +146,17 @@ def onnx_predictor(path: Path | str, threads: int = 1, batch_size: int = 1) -> P
     return Predictor(Path(path).name, "repnet", lift)
 
 
-def checkpoint_predictor(path: Path | str, mirror_average: bool = True) -> Predictor:
+def checkpoint_predictor(path: Path | str, mirror_average: bool = True, reference_size: bool = True) -> Predictor:
     """A checkpoint of models.train (RepNet) or models.baseline (camera-frame output), lifted with
-    mirror averaging as the exported lifter does unless `mirror_average` is False."""
+    the exported lifter's test-time steps (models.repnet.lift) unless they are turned off."""
     from models.checkpoint import generator_from_checkpoint, load_checkpoint
     state = load_checkpoint(Path(path))
     generator, _ = generator_from_checkpoint(state, path)
     kind = state.get("model_kind", "repnet")
     rotate = kind == "repnet"
     return Predictor(Path(path).name, kind, lambda kp: predict_camera_frame(generator, kp, rotate_by_camera=rotate,
-                                                                          mirror_average=mirror_average))
+                                                                          mirror_average=mirror_average,
+                                                                          reference_size=reference_size))
 
 
 def training_poses(poses: dict[str, np.ndarray]) -> np.ndarray:
@@ -193,21 +195,24 @@ def mean_pose_predictor(data_root: Path | str | None = None, poses: dict[str, np
     return Predictor("mean training pose", "mean_pose", lift)
 
 
-def load_predictor(model: str, data_root: Path | str | None = None, mirror_average: bool = True) -> Predictor:
-    """`mean-pose`, an ONNX lifter (.onnx) or a checkpoint (.pt). `mirror_average` applies to
-    checkpoints; an ONNX lifter has it in its graph or not (its metadata says which)."""
+def load_predictor(model: str, data_root: Path | str | None = None, mirror_average: bool = True,
+                   reference_size: bool = True) -> Predictor:
+    """`mean-pose`, an ONNX lifter (.onnx) or a checkpoint (.pt). The test-time steps
+    (mirror_average, reference_size) apply to checkpoints; an ONNX lifter has them in its graph or
+    not (its metadata says which)."""
     if model == "mean-pose":
         return mean_pose_predictor(data_root)
     path = Path(model)
     if not path.is_file():
         raise EvaluationError(f"model not found: {path} (pass an .onnx lifter, a .pt checkpoint or `mean-pose`)")
     if path.suffix == ".onnx":
-        if not mirror_average:
-            raise EvaluationError(f"{path}: mirror averaging is part of an ONNX lifter's graph; evaluate the "
-                                  "checkpoint instead, or export one with `python -m export --no-mirror-average`")
+        if not (mirror_average and reference_size):
+            raise EvaluationError(f"{path}: mirror averaging and reference size are part of an ONNX lifter's graph; "
+                                  "evaluate the checkpoint instead, or export one with `python -m export "
+                                  "--no-mirror-average` or `--no-reference-size`")
         return onnx_predictor(path)
     if path.suffix == ".pt":
-        return checkpoint_predictor(path, mirror_average)
+        return checkpoint_predictor(path, mirror_average, reference_size)
     raise EvaluationError(f"{path}: unknown model type {path.suffix!r}; pass an .onnx lifter, a .pt checkpoint "
                           "or `mean-pose`")
 
@@ -235,15 +240,25 @@ def cmu_activity(trial: str) -> str:
     return CMU_ACTIVITIES.get(trial, CMU_ACTIVITIES.get(trial.split("_")[0], f"subject {trial.split('_')[0]}"))
 
 
-def cmu_test_data(data_root: Path | str, stride: int = 1, seed: int = CMU_EVAL_SEED) -> TestData:
+def cmu_test_data(data_root: Path | str, stride: int = 1, seed: int = CMU_EVAL_SEED,
+                  varied_bodies: bool = False) -> TestData:
     """The held-out CMU subjects (datasets.TEST_SUBJECTS), every frame at 30 fps (every `stride`-th),
-    projected exactly through fixed random cameras; plus the detector-like mix of training's eval."""
+    projected exactly through fixed random cameras; plus the detector-like mix of training's eval.
+
+    varied_bodies: the CMU poses all have the reference body's proportions (datasets), which a
+    lifter that learned that body is rewarded for; this gives every frame its own body instead
+    (size +-10%, each bone group +-8%, fixed by the seed), as real people differ. Per frame, not
+    per take: a single-frame lifter scores each frame alone, and a handful of takes would leave the
+    test set's mean body size to chance."""
     root = Path(data_root)
     folder = root / "cmu_mocap" if (root / "cmu_mocap").is_dir() else root
     trials = {t: p for t, p in datasets.load_cmu_sequences(folder, progress=False).items()
               if t.split("_")[0] in datasets.TEST_SUBJECTS}
     if not trials:
         raise datasets.DataError(f"no held-out CMU subjects ({', '.join(datasets.TEST_SUBJECTS)}) under {folder}")
+    if varied_bodies:
+        body_rng = np.random.default_rng(seed + 1)
+        trials = {t: vary_bone_lengths(p, body_rng) for t, p in trials.items()}
     world = np.concatenate(list(trials.values()))[::stride]
     labels = np.concatenate([[cmu_activity(t)] * len(p) for t, p in trials.items()])[::stride]
     exact = make_eval_set(world, len(world), noise_px=0.0, seed=seed, labels=labels, outlier_prob=0.0,
@@ -251,7 +266,8 @@ def cmu_test_data(data_root: Path | str, stride: int = 1, seed: int = CMU_EVAL_S
     realistic = make_eval_set(world, len(world), seed=seed, **REALISTIC)
     assert np.array_equal(exact.poses_camera, realistic.poses_camera)  # same frames, same cameras
     description = (f"CMU held-out subjects {', '.join(sorted({t.split('_')[0] for t in trials}))} "
-                   f"({len(world)} frames at {30 / stride:g} fps), random cameras (seed {seed})")
+                   f"({len(world)} frames at {30 / stride:g} fps), random cameras (seed {seed})"
+                   + (", every frame with its own body proportions" if varied_bodies else ""))
     name = (f"detector-like ({REALISTIC['noise_px']:g} px, {REALISTIC['outlier_prob']:.0%} outliers, "
             f"{REALISTIC['dropout_prob']:.0%} dropped)")
     return TestData("cmu", description, exact.keypoints_2d, exact.poses_camera, exact.labels,
@@ -462,9 +478,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-mirror-average", action="store_true",
                         help="lift only the input of a .pt checkpoint, not also its mirror image "
                              "(the shipped lifter averages both)")
+    parser.add_argument("--varied-bodies", action="store_true",
+                        help="CMU protocol: give every held-out frame its own body proportions instead of the "
+                             "reference body's (size +-10%%, bone groups +-8%%)")
+    parser.add_argument("--no-reference-size", action="store_true",
+                        help="keep a .pt checkpoint's poses at the size the network gives them, not scaled "
+                             "to the reference body (the shipped lifter scales them)")
     args = parser.parse_args(argv)
     if args.stride < 1:
         parser.error("--stride must be at least 1")
+    if args.varied_bodies and args.protocol != "cmu":
+        parser.error("--varied-bodies applies to the CMU protocol only (the other protocols' people have their own bodies)")
     return args
 
 
@@ -478,7 +502,7 @@ def load_test_data(args: argparse.Namespace) -> TestData:
         if args.mpi_inf_3dhp_root is None:
             raise EvaluationError("protocol 3dhp needs --3dhp-root pointing to the extracted mpi_inf_3dhp_test_set")
         return mpi_inf_3dhp_test_data(args.mpi_inf_3dhp_root, args.stride)
-    return cmu_test_data(args.data_root, args.stride)
+    return cmu_test_data(args.data_root, args.stride, varied_bodies=args.varied_bodies)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -486,7 +510,8 @@ def main(argv: list[str] | None = None) -> int:
     from app.lifter import ModelContractError
     from models.checkpoint import CheckpointError
     try:
-        predictor = load_predictor(args.model, args.data_root, mirror_average=not args.no_mirror_average)
+        predictor = load_predictor(args.model, args.data_root, mirror_average=not args.no_mirror_average,
+                                   reference_size=not args.no_reference_size)
         data = load_test_data(args)
         report = evaluate(predictor, data, seed=args.seed, progress=True)
     except (EvaluationError, CheckpointError, ModelContractError, datasets.DataError, metrics.MetricInputError) as err:

@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from models.skeleton import MIRROR_PERMUTATION, NUM_JOINTS, PELVIS, bone_matrix
+from models.skeleton import MIRROR_PERMUTATION, NUM_JOINTS, PELVIS, REFERENCE_LENGTHS, bone_matrix
 
 MM_PER_METRE = 1000.0
+REFERENCE_SIZE_M = float(REFERENCE_LENGTHS.sum()) / MM_PER_METRE  # total bone length of the reference body
 
 
 @dataclass
@@ -98,6 +99,30 @@ def lift_mirror_averaged(generator: nn.Module, pose_2d: torch.Tensor) -> tuple[t
     return pose, camera
 
 
+def to_reference_size(pose_3d: torch.Tensor, camera: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale each pose (metres) to the reference body's total bone length, and its camera by the
+    inverse, so that K X, the reprojection, is unchanged.
+
+    A weak-perspective view cannot tell a tall person far away from a short one nearby: the
+    lifter's millimetres are those of the reference body the critic was shown. The generator
+    learns that size only roughly (the shipped one's bones came out 3-4% long on average, and the
+    size wanders from frame to frame); this makes it exact. docs/model.md has the figures.
+    """
+    bones = pose_3d.transpose(1, 2) @ pose_3d.new_tensor(bone_matrix())      # [B, 3, 16]
+    size = bones.norm(dim=1).sum(dim=1).clamp_min(1e-6).view(-1, 1, 1)
+    factor = REFERENCE_SIZE_M / size
+    return pose_3d * factor, camera / factor
+
+
+def lift(generator: nn.Module, pose_2d: torch.Tensor, mirror_average: bool = True,
+         reference_size: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalized 2D -> (3D pose in metres, camera) as the shipped lifter computes them: the
+    generator, by default averaged with its lift of the mirror image (lift_mirror_averaged) and
+    scaled to the reference body (to_reference_size)."""
+    pose, camera = lift_mirror_averaged(generator, pose_2d) if mirror_average else generator(pose_2d)
+    return to_reference_size(pose, camera) if reference_size else (pose, camera)
+
+
 def reproject(pose_3d: torch.Tensor, camera: torch.Tensor) -> torch.Tensor:
     """The reprojection layer: W' = K X, as [B, 17, 2]."""
     return pose_3d @ camera.transpose(1, 2)
@@ -138,18 +163,16 @@ class Lifter(nn.Module):
 
     keypoints_2d [N,17,2] pixels -> pose_3d [N,17,3] mm (pelvis at the origin, canonical frame),
     camera [N,2,3] with camera @ pose_3d.T equal to the normalized 2D input.
-    mirror_average: average with the lift of the mirrored input (lift_mirror_averaged).
+    mirror_average, reference_size: the test-time steps of `lift`.
     """
 
-    def __init__(self, generator: PoseAndCamera, mirror_average: bool = True):
+    def __init__(self, generator: PoseAndCamera, mirror_average: bool = True, reference_size: bool = True):
         super().__init__()
         self.generator = generator
         self.mirror_average = mirror_average
+        self.reference_size = reference_size
 
     def forward(self, keypoints_2d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         normalized, _, _ = normalize_2d(keypoints_2d)
-        if self.mirror_average:
-            pose_m, camera = lift_mirror_averaged(self.generator, normalized)
-        else:
-            pose_m, camera = self.generator(normalized)
+        pose_m, camera = lift(self.generator, normalized, self.mirror_average, self.reference_size)
         return pose_m * MM_PER_METRE, camera / MM_PER_METRE

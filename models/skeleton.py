@@ -40,6 +40,25 @@ RIGHT_JOINTS: tuple[int, ...] = (1, 2, 3, 14, 15, 16)
 BONES: tuple[tuple[int, int], ...] = tuple((p, c) for c, p in enumerate(PARENTS) if p >= 0)
 NUM_BONES = len(BONES)
 
+# The reference body, in mm per bone (keyed by the bone's child joint): a typical adult, close to
+# the mean Human3.6M subject (rounded), standing about 1.67 m. Every 3D training pose is rebuilt
+# with these lengths (models/datasets.py), and the lifter reports poses at this size
+# (models.repnet.to_reference_size): a single camera cannot see how tall someone is.
+REFERENCE_BONE_LENGTHS_MM: dict[str, float] = {
+    "right_hip": 130.0, "left_hip": 130.0,              # pelvis -> hip
+    "right_knee": 450.0, "left_knee": 450.0,            # thigh
+    "right_ankle": 440.0, "left_ankle": 440.0,          # shin
+    "spine": 230.0,                                     # pelvis -> spine
+    "thorax": 250.0,                                    # spine -> thorax
+    "neck_nose": 115.0,                                 # thorax -> neck/nose
+    "head": 115.0,                                      # neck/nose -> head top
+    "right_shoulder": 150.0, "left_shoulder": 150.0,    # thorax -> shoulder
+    "right_elbow": 285.0, "left_elbow": 285.0,          # upper arm
+    "right_wrist": 250.0, "left_wrist": 250.0,          # forearm
+}
+# The same as an array in BONES order.
+REFERENCE_LENGTHS = np.array([REFERENCE_BONE_LENGTHS_MM[JOINT_NAMES[c]] for _, c in BONES])
+
 # A relaxed standing person in the canonical frame (models/camera.py), mm: used where a pose is
 # needed before any is measured (the viewer's first frame, tests).
 REST_POSE = np.array([

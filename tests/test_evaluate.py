@@ -77,6 +77,34 @@ def test_mirror_averaging_can_be_left_out_for_a_checkpoint_only(tiny_training_ru
     assert "part of an ONNX lifter's graph" in capsys.readouterr().err
 
 
+def test_reference_size_can_be_left_out_for_a_checkpoint_only(tiny_training_run, tiny_onnx, capsys):
+    from models.skeleton import REFERENCE_LENGTHS, bone_lengths
+    out_dir, _ = tiny_training_run
+    keypoints = load_checkpoint(out_dir / "checkpoint.pt")["reference_inputs"].numpy()[:64]
+    sized = ev.load_predictor(str(out_dir / "checkpoint.pt")).lift(keypoints)
+    raw = ev.load_predictor(str(out_dir / "checkpoint.pt"), reference_size=False).lift(keypoints)
+    np.testing.assert_allclose(bone_lengths(sized).sum(-1), REFERENCE_LENGTHS.sum(), rtol=1e-4)
+    assert np.abs(bone_lengths(raw).sum(-1) - REFERENCE_LENGTHS.sum()).max() > 10.0   # mm
+    assert ev.main(["--model", str(tiny_onnx), "--no-reference-size"]) == 2
+    assert "part of an ONNX lifter's graph" in capsys.readouterr().err
+
+
+def test_varied_bodies_change_the_proportions_not_the_motion(data_root):
+    from models.skeleton import REFERENCE_LENGTHS, bone_lengths
+    reference = ev.cmu_test_data(data_root, stride=4)
+    varied = ev.cmu_test_data(data_root, stride=4, varied_bodies=True)
+    n = len(reference.poses_camera)
+    np.testing.assert_allclose(bone_lengths(reference.poses_camera),
+                               np.broadcast_to(REFERENCE_LENGTHS, (n, len(REFERENCE_LENGTHS))), rtol=1e-3)
+    ratio = bone_lengths(varied.poses_camera) / REFERENCE_LENGTHS
+    assert 0.8 < ratio.min() and ratio.max() < 1.2 and ratio.std() > 0.03
+    size = ratio.mean(-1)
+    assert abs(size.mean() - 1.0) < 0.01 and size.std() > 0.04        # many bodies, centred on the reference
+    thigh = lambda p: (p[:, 2] - p[:, 1]) / np.linalg.norm(p[:, 2] - p[:, 1], axis=-1, keepdims=True)
+    np.testing.assert_allclose(thigh(varied.poses_camera), thigh(reference.poses_camera), atol=1e-4)
+    assert "its own body proportions" in varied.description
+
+
 def test_h36m_protocol_on_files_in_the_videopose3d_format(tiny_onnx, tmp_path):
     path_3d, path_2d = write_videopose3d_npz(tmp_path, POSE + [0.0, 0.0, 5000.0], layout_name="h36m")
     json_path = tmp_path / "h36m.json"

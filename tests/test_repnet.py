@@ -4,8 +4,9 @@ import torch
 
 from models.camera import canonicalize, random_camera_rotations, rotation_from_camera
 from models.losses import camera_loss, critic_loss, default_joint_weights, reprojection_loss
-from models.repnet import Critic, Lifter, PoseAndCamera, RepNetConfig, kcs, normalize_2d, reproject
-from models.skeleton import BONES, MIRROR_PERMUTATION, NUM_JOINTS, bone_lengths, bone_matrix
+from models.repnet import (Critic, Lifter, PoseAndCamera, RepNetConfig, kcs, normalize_2d, reproject,
+                           to_reference_size)
+from models.skeleton import BONES, MIRROR_PERMUTATION, NUM_JOINTS, REFERENCE_LENGTHS, bone_lengths, bone_matrix
 from tests.poses import standing_pose
 
 SMALL = RepNetConfig(width=64, critic_width=32, critic_kcs_width=32)
@@ -27,13 +28,27 @@ def test_generator_shapes_and_pelvis_at_origin():
 
 
 def test_lifter_camera_reprojects_to_the_normalized_input_scale():
-    lifter = Lifter(PoseAndCamera(SMALL), mirror_average=False).eval()
+    lifter = Lifter(PoseAndCamera(SMALL), mirror_average=False, reference_size=False).eval()
     kp = torch.randn(3, NUM_JOINTS, 2) * 80 + 400
     pose_mm, camera = lifter(kp)
     pose_m, camera_m = lifter.generator(normalize_2d(kp)[0])
     # Millimetres out, camera rescaled so that K @ X is unchanged.
     assert torch.allclose(pose_mm, pose_m * 1000, atol=1e-3)
     assert torch.allclose(reproject(pose_mm, camera), reproject(pose_m, camera_m), atol=1e-5)
+
+
+def test_reference_size_scales_the_pose_to_the_reference_body_and_keeps_the_reprojection():
+    pose = torch.from_numpy(np.stack([standing_pose() * 1.07, standing_pose() * 0.9]) / 1000).float()
+    camera = torch.randn(2, 2, 3)
+    sized, sized_camera = to_reference_size(pose, camera)
+    lengths = bone_lengths(sized.numpy() * 1000)
+    np.testing.assert_allclose(lengths.sum(-1), [REFERENCE_LENGTHS.sum()] * 2, rtol=1e-5)
+    np.testing.assert_allclose(lengths[0], lengths[1], rtol=1e-5)          # only the size changed
+    assert torch.allclose(reproject(sized, sized_camera), reproject(pose, camera), atol=1e-5)
+    lifter = Lifter(PoseAndCamera(SMALL)).eval()                            # and so in the lifter
+    with torch.no_grad():
+        lifted, _ = lifter(torch.randn(3, NUM_JOINTS, 2) * 80 + 400)
+    np.testing.assert_allclose(bone_lengths(lifted.numpy()).sum(-1), [REFERENCE_LENGTHS.sum()] * 3, rtol=1e-4)
 
 
 def test_mirror_averaged_lift_of_a_mirror_image_is_the_mirror_image_of_the_lift():
