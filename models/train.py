@@ -33,6 +33,7 @@ from models.checkpoint import load_checkpoint, save_checkpoint, CheckpointError
 from models.evaluate import evaluate_lifter, make_eval_set
 from models.losses import camera_loss, critic_loss, default_joint_weights, reprojection_loss
 from models.repnet import Critic, PoseAndCamera, RepNetConfig, normalize_2d, reproject
+from models.skeleton import NUM_JOINTS
 
 MM_PER_METRE = 1000.0
 
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     def gathered(subjects: tuple, sources: list, dims: int = 3) -> np.ndarray:
         parts = [cmu[s] for s in subjects] + [src.poses for src in sources]
-        return np.concatenate(parts) if parts else np.zeros((0, 17, dims), np.float32)
+        return np.concatenate(parts) if parts else np.zeros((0, NUM_JOINTS, dims), np.float32)
 
     critic_world = gathered(cfg.critic_subjects, critic_sources)
     projection_world = gathered(cfg.projection_subjects, projection_sources)
@@ -170,9 +171,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     # the generator's 2D: MPII and given 2D as annotated, projections of 3D poses for the rest of each batch
     mpii_2d, mpii_weights = (datasets.load_mpii_2d(Path(cfg.data_root)) if cfg.mpii_fraction > 0
-                             else (np.zeros((0, 17, 2), np.float32), np.zeros((0, 17), np.float32)))
+                             else (np.zeros((0, NUM_JOINTS, 2), np.float32), np.zeros((0, NUM_JOINTS), np.float32)))
     given_2d = gathered((), given_sources, dims=2)
-    given_weights = np.concatenate([src.weights for src in given_sources]) if given_sources else np.zeros((0, 17))
+    given_weights = np.concatenate([src.weights for src in given_sources]) if given_sources else np.zeros((0, NUM_JOINTS))
     shares = batch_shares(cfg.mpii_fraction if len(mpii_2d) else 0.0,
                           cfg.given_2d_fraction if len(given_2d) else 0.0, has_projections=len(projection_world) > 0)
     eval_set = make_eval_set(test_world, n_frames=cfg.eval_frames, noise_px=cfg.noise_px, seed=1234)
