@@ -119,9 +119,26 @@ def test_release_ships_a_slim_checkpoint_and_the_int8_lifter_it_was_verified_as(
     lifter = Lifter(tmp_path / "repnet.onnx")
     assert lifter.metadata["precision"] == "int8" and lifter.metadata["checkpoint"] == "repnet.pt"
     assert lifter.metadata["test_time_augmentation"].startswith("mirror average")
+    assert lifter.metadata["pose_size"].startswith("the reference body")
     kp = slim["reference_inputs"].numpy()[:64]
     generator, _ = generator_from_checkpoint(slim)
     with torch.no_grad():
         expected, _ = TorchLifter(generator)(torch.from_numpy(kp))
     error = np.linalg.norm(lifter.process(kp).pose_3d - expected.numpy(), axis=-1).mean()
     assert error < 10.0  # mm per joint: quantization noise, not a different model
+
+
+def test_test_time_steps_can_be_left_out_of_the_graph(tiny_training_run, tmp_path):
+    """--no-mirror-average / --no-reference-size: the graph computes exactly the plain network."""
+    checkpoint = tiny_training_run[0] / "checkpoint.pt"
+    assert export_main(["--checkpoint", str(checkpoint), "--output", str(tmp_path / "plain.onnx"),
+                        "--no-mirror-average", "--no-reference-size"]) == 0
+    lifter = Lifter(tmp_path / "plain.onnx")
+    assert lifter.metadata["test_time_augmentation"] == "none"
+    assert lifter.metadata["pose_size"] == "as the network gives it"
+    state = load_checkpoint(checkpoint)
+    kp = state["reference_inputs"].numpy()[:16]
+    generator, _ = generator_from_checkpoint(state)
+    with torch.no_grad():
+        expected, _ = TorchLifter(generator, mirror_average=False, reference_size=False)(torch.from_numpy(kp))
+    np.testing.assert_allclose(lifter.process(kp).pose_3d, expected.numpy(), atol=1e-2)
