@@ -221,5 +221,6 @@ def export_checkpoint(checkpoint: Path | str, output: Path | str, precisions: tu
         report.variants.append(variant)
         if diff > TOLERANCE_MM[precision]:
             raise ExportError(f"{path}: onnxruntime differs from torch by {diff:.3g} mm, above the "
-                              f"{TOLERANCE_MM[precision]} mm tolerance for {precision}; the export is not faithful")
+                              f"{TOLERANCE_MM[precision]} mm tolerance for {precision}; the export is not faithful"
+                              + ("; ship fp32 instead (models.release --precision fp32)" if precision == "int8" else ""))
     return report

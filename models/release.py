@@ -40,10 +40,14 @@ def main(argv: list[str] | None = None) -> None:
     from export.onnx_export import export_checkpoint
 
     release = args.out_dir / f"{args.name}.pt"
-    save_checkpoint(release, slim(load_checkpoint(args.checkpoint)))
-    with tempfile.TemporaryDirectory(dir=args.out_dir) as folder:  # both variants, verified; one is kept
-        report = export_checkpoint(release, Path(folder) / f"{args.name}.onnx", precisions=("fp32", args.precision))
+    # Everything is made and verified in a scratch folder first: a failed export leaves the shipped
+    # pair as it was, never a new checkpoint beside an old lifter.
+    with tempfile.TemporaryDirectory(dir=args.out_dir) as folder:
+        staged = Path(folder) / release.name
+        save_checkpoint(staged, slim(load_checkpoint(args.checkpoint)))
+        report = export_checkpoint(staged, Path(folder) / f"{args.name}.onnx", precisions=("fp32", args.precision))
         kept = next(v for v in report.variants if v.precision == args.precision)
+        shutil.move(staged, release)
         shutil.move(kept.path, args.out_dir / f"{args.name}.onnx")
     print(f"wrote {release} ({release.stat().st_size / 1e6:.1f} MB) and {args.out_dir / args.name}.onnx "
           f"({args.precision}, {kept.size_mb:.1f} MB)")
@@ -51,7 +55,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    from export.onnx_export import ExportError
     try:
         main()
-    except CheckpointError as err:
+    except (CheckpointError, ExportError) as err:
         raise SystemExit(f"error: {err}")

@@ -142,3 +142,16 @@ def test_test_time_steps_can_be_left_out_of_the_graph(tiny_training_run, tmp_pat
     with torch.no_grad():
         expected, _ = TorchLifter(generator, mirror_average=False, reference_size=False)(torch.from_numpy(kp))
     np.testing.assert_allclose(lifter.process(kp).pose_3d, expected.numpy(), atol=1e-2)
+
+
+def test_a_release_whose_export_fails_leaves_the_shipped_pair_untouched(tiny_training_run, tmp_path, monkeypatch):
+    from export import onnx_export
+    from models import release
+    (tmp_path / "repnet.pt").write_bytes(b"the shipped checkpoint")
+    (tmp_path / "repnet.onnx").write_bytes(b"the shipped lifter")
+    monkeypatch.setitem(onnx_export.TOLERANCE_MM, "int8", 0.0)     # no int8 model is that faithful
+    with pytest.raises(onnx_export.ExportError, match="ship fp32 instead"):
+        release.main([str(tiny_training_run[0] / "checkpoint.pt"), "--out-dir", str(tmp_path)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["repnet.onnx", "repnet.pt"]
+    assert (tmp_path / "repnet.pt").read_bytes() == b"the shipped checkpoint"
+    assert (tmp_path / "repnet.onnx").read_bytes() == b"the shipped lifter"
