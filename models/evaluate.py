@@ -148,7 +148,11 @@ def onnx_predictor(path: Path | str, threads: int = 1, batch_size: int = 1) -> P
 
 def checkpoint_predictor(path: Path | str, mirror_average: bool = True, reference_size: bool = True) -> Predictor:
     """A checkpoint of models.train (RepNet) or models.baseline (camera-frame output), lifted with
-    the exported lifter's test-time steps (models.repnet.lift) unless they are turned off."""
+    the exported lifter's test-time steps (models.repnet.lift) unless they are turned off.
+
+    The supervised baseline is never scaled to the reference body: an L2-trained regressor shrinks
+    the limbs it is unsure of towards the mean, so stretching its poses back to full size adds
+    error (58.0 -> 62.5 mm MPJPE); it is scored at the size it predicts."""
     from models.checkpoint import generator_from_checkpoint, load_checkpoint
     state = load_checkpoint(Path(path))
     generator, _ = generator_from_checkpoint(state, path)
@@ -156,7 +160,7 @@ def checkpoint_predictor(path: Path | str, mirror_average: bool = True, referenc
     rotate = kind == "repnet"
     return Predictor(Path(path).name, kind, lambda kp: predict_camera_frame(generator, kp, rotate_by_camera=rotate,
                                                                           mirror_average=mirror_average,
-                                                                          reference_size=reference_size))
+                                                                          reference_size=reference_size and rotate))
 
 
 def training_poses(poses: dict[str, np.ndarray]) -> np.ndarray:

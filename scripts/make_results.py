@@ -510,9 +510,11 @@ def write_page(args, rows, shipped, shipped_state, runs, bench, bench_command, e
             "answers (models.repnet.lift_mirror_averaged; the shipped ONNX graph does it, and models.evaluate "
             "does the same for checkpoints, the baselines included). The row 'without mirror averaging' is the "
             "shipped checkpoint lifting the input alone: the difference is what the averaging is worth.",
-            "- **Reference size**: a single camera cannot see how tall someone is, so every network's poses are "
+            "- **Reference size**: a single camera cannot see how tall someone is, so RepNet's poses are "
             "scaled to the reference body's total bone length (models.repnet.to_reference_size; in the shipped "
-            "graph, and in models.evaluate for every checkpoint). The generator learns that size only roughly. "
+            "graph, and in models.evaluate for every RepNet checkpoint). The generator learns that size only "
+            "roughly. The supervised baseline is scored at the size it predicts: L2 regression shrinks unsure "
+            "limbs, and stretching them back would cost it 4.5 mm. "
             "The row 'without scaling' shows what this is worth; it changes MPJPE only, since PA-MPJPE aligns "
             "scale anyway. The held-out skeletons have the reference proportions (docs/data.md), which flatters "
             "this step: docs/model.md has the same comparison on bodies of varied size.",
