@@ -86,7 +86,9 @@ def predict_camera_frame(generator: PoseAndCamera, keypoints_2d: np.ndarray, dev
     rotate_by_camera: the generator predicts in the canonical frame (RepNet), so its camera
     rotates the pose; False for a model that predicts in the camera frame already (the baseline).
     mirror_average, reference_size: as the exported lifter does (models.repnet.lift), for
-    every model alike.
+    every model alike, except that a camera-frame model (the supervised baseline) keeps the size
+    it predicts: an L2-trained regressor shrinks the limbs it is unsure of towards the mean, and
+    stretching them back to the reference body's size adds error (58.0 -> 62.5 mm MPJPE).
     """
     was_training = generator.training
     generator.eval()
@@ -94,7 +96,7 @@ def predict_camera_frame(generator: PoseAndCamera, keypoints_2d: np.ndarray, dev
     for start in range(0, len(keypoints_2d), batch_size):
         kp = torch.from_numpy(np.ascontiguousarray(keypoints_2d[start:start + batch_size], dtype=np.float32))
         normalized, _, _ = normalize_2d(kp.to(device))
-        pose, camera = lift(generator, normalized, mirror_average, reference_size)
+        pose, camera = lift(generator, normalized, mirror_average, reference_size and rotate_by_camera)
         pose = pose.cpu().numpy().astype(np.float64) * MM_PER_METRE
         if rotate_by_camera:
             R, _ = rotation_from_camera(camera.cpu().numpy())
@@ -148,11 +150,7 @@ def onnx_predictor(path: Path | str, threads: int = 1, batch_size: int = 1) -> P
 
 def checkpoint_predictor(path: Path | str, mirror_average: bool = True, reference_size: bool = True) -> Predictor:
     """A checkpoint of models.train (RepNet) or models.baseline (camera-frame output), lifted with
-    the exported lifter's test-time steps (models.repnet.lift) unless they are turned off.
-
-    The supervised baseline is never scaled to the reference body: an L2-trained regressor shrinks
-    the limbs it is unsure of towards the mean, so stretching its poses back to full size adds
-    error (58.0 -> 62.5 mm MPJPE); it is scored at the size it predicts."""
+    the exported lifter's test-time steps (predict_camera_frame) unless they are turned off."""
     from models.checkpoint import generator_from_checkpoint, load_checkpoint
     state = load_checkpoint(Path(path))
     generator, _ = generator_from_checkpoint(state, path)
@@ -160,7 +158,7 @@ def checkpoint_predictor(path: Path | str, mirror_average: bool = True, referenc
     rotate = kind == "repnet"
     return Predictor(Path(path).name, kind, lambda kp: predict_camera_frame(generator, kp, rotate_by_camera=rotate,
                                                                           mirror_average=mirror_average,
-                                                                          reference_size=reference_size and rotate))
+                                                                          reference_size=reference_size))
 
 
 def training_poses(poses: dict[str, np.ndarray]) -> np.ndarray:
