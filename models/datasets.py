@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
 import pickle
 import re
@@ -497,9 +498,9 @@ def load_3d_source(spec: str, fps: float | None = 30.0) -> PoseSource:
         people = frozenset(f"H36M {subject}" for subject, _ in sequences)
         return PoseSource(spec, poses, None, people)
     path = Path(spec)
-    files = [path] if path.suffix.lower() == ".bvh" and path.is_file() else sorted(path.rglob("*.bvh"))
     if not path.exists():
         raise DataError(f"{spec}: not found; pass a folder of .bvh files, a .bvh file or a Human3.6M .npz")
+    files = [path] if path.suffix.lower() == ".bvh" and path.is_file() else sorted(path.rglob("*.bvh"))
     if not files:
         raise DataError(f"{spec}: no .bvh files in it")
     poses, people = [], set()
@@ -529,13 +530,11 @@ def load_2d_source(spec: str) -> PoseSource:
 
 def check_disjoint(groups: dict[str, set[str]]) -> None:
     """DataError if a person is in two groups (e.g. the critic's 3D and the generator's 2D)."""
-    names = list(groups)
-    for i, first in enumerate(names):
-        for second in names[i + 1:]:
-            shared = groups[first] & groups[second]
-            if shared:
-                raise DataError(f"{', '.join(sorted(shared))} in both the {first} and the {second} data; each "
-                                f"person may be in one group only (weak supervision, honest held-out figures)")
+    for (first, people_a), (second, people_b) in itertools.combinations(groups.items(), 2):
+        shared = people_a & people_b
+        if shared:
+            raise DataError(f"{', '.join(sorted(shared))} in both the {first} and the {second} data; each "
+                            f"person may be in one group only (weak supervision, honest held-out figures)")
 
 
 # ---- synthetic 2D from 3D --------------------------------------------------------------------
