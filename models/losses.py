@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from models.skeleton import JOINT_INDEX, NUM_JOINTS
+from models.repnet import normalize_2d
+from models.skeleton import JOINT_INDEX, NUM_JOINTS, PELVIS
 
 
 def default_joint_weights() -> torch.Tensor:
@@ -34,6 +35,34 @@ def camera_loss(camera: torch.Tensor) -> torch.Tensor:
     trace = kkt.diagonal(dim1=1, dim2=2).sum(-1).clamp_min(1e-8)
     eye = torch.eye(2, device=camera.device, dtype=camera.dtype)
     return (2.0 / trace.view(-1, 1, 1) * kkt - eye).pow(2).sum((1, 2)).sqrt().mean()
+
+
+def view_consistency_loss(generator: torch.nn.Module, pose_3d: torch.Tensor, rotations: torch.Tensor,
+                          noise_px: float = 0.0, dropout: float = 0.0,
+                          detach_target: bool = False) -> torch.Tensor:
+    """Mean joint distance (metres) between canonical poses and the generator's lift of the same
+    poses seen from other cameras (`rotations` [B, 3, 3], canonical -> camera).
+
+    The canonical frame does not depend on the camera, so every view of a pose must lift to
+    that pose: a depth that is wrong in one view shows up sideways in another (the lift, rotate,
+    project, lift-again cycle of Chen et al., CVPR 2019). No 3D pose is paired with its 2D: the
+    target is the generator's own answer. The second view can be made as imperfect as a
+    detector's (`noise_px` jitter for a person 500 px tall; each joint dropped with probability
+    `dropout`, placed on the pelvis as missing joints are): the generator must then give back
+    the whole pose from a noisy view with joints missing, which nothing else teaches it.
+    """
+    view = pose_3d @ rotations[:, :2].transpose(1, 2)  # orthographic: normalization removes the scale
+    if noise_px > 0:
+        size = (view.amax(1) - view.amin(1)).amax(-1).view(-1, 1, 1)
+        view = view + torch.randn_like(view) * noise_px / 500.0 * size
+    if dropout > 0:
+        dropped = torch.rand(view.shape[:2], device=view.device) < dropout
+        dropped[:, PELVIS] = False
+        view = torch.where(dropped.unsqueeze(-1), view[:, PELVIS:PELVIS + 1], view)
+    normalized, _, _ = normalize_2d(view)
+    again, _ = generator(normalized)
+    target = pose_3d.detach() if detach_target else pose_3d
+    return (again - target).norm(dim=-1).mean()
 
 
 def gradient_penalty(critic: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

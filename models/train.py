@@ -28,10 +28,11 @@ import torch
 from tqdm import tqdm
 
 from models import augment, datasets
-from models.camera import canonicalize
+from models.camera import canonicalize, random_camera_rotations
 from models.checkpoint import load_checkpoint, save_checkpoint, CheckpointError
 from models.evaluate import evaluate_lifter, make_eval_set
-from models.losses import camera_loss, critic_loss, default_joint_weights, reprojection_loss
+from models.losses import (camera_loss, critic_loss, default_joint_weights, reprojection_loss,
+                           view_consistency_loss)
 from models.repnet import Critic, PoseAndCamera, RepNetConfig, normalize_2d, reproject
 from models.skeleton import NUM_JOINTS
 
@@ -59,6 +60,11 @@ class TrainConfig:
     weight_reprojection: float = 1.0
     weight_camera: float = 1.0
     gradient_penalty: float = 10.0
+    weight_view_consistency: float = 0.0  # lift another random view of each predicted pose and ask for
+                                          # the same canonical pose (losses.view_consistency_loss). 0: off (paper)
+    view_consistency_noise_px: float = 0.0  # detector-like jitter on that other view (px, person 500 px tall)
+    view_consistency_dropout: float = 0.0   # and the chance that each of its joints is missing
+    view_consistency_detach: bool = False  # True: only the second lift moves towards the first
     ema_decay: float = 0.0             # exponential moving average of the generator's weights (e.g. 0.999):
                                        # smooths the adversarial game's step-to-step wobble; the average is
                                        # what is evaluated, saved as "generator" and exported. 0: off (paper)
@@ -219,7 +225,7 @@ def main(argv: list[str] | None = None) -> dict:
     sched_g = torch.optim.lr_scheduler.MultiStepLR(opt_g, milestones, cfg.lr_decay)
     sched_c = torch.optim.lr_scheduler.MultiStepLR(opt_c, milestones, cfg.lr_decay)
     history: dict[str, list] = {"step": [], "critic": [], "wasserstein": [], "adversarial": [],
-                                "reprojection": [], "camera": [], "eval": []}
+                                "reprojection": [], "camera": [], "view": [], "eval": []}
     start_step = 0
     if resume:
         state = load_checkpoint(Path(resume))
@@ -271,6 +277,12 @@ def main(argv: list[str] | None = None) -> dict:
         loss_rep = reprojection_loss(reproject(pose, camera), inputs, weights)
         loss_cam = camera_loss(camera)
         loss_g = cfg.weight_adversarial * loss_adv + cfg.weight_reprojection * loss_rep + cfg.weight_camera * loss_cam
+        loss_view = torch.zeros(())
+        if cfg.weight_view_consistency > 0:
+            rotations = torch.from_numpy(random_camera_rotations(cfg.batch_size, rng).astype(np.float32))
+            loss_view = view_consistency_loss(generator, pose, rotations.to(device), cfg.view_consistency_noise_px,
+                                              cfg.view_consistency_dropout, cfg.view_consistency_detach)
+            loss_g = loss_g + cfg.weight_view_consistency * loss_view
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
@@ -283,8 +295,8 @@ def main(argv: list[str] | None = None) -> dict:
 
         if step % 50 == 0:
             for key, value in (("critic", loss_c), ("wasserstein", wasserstein), ("adversarial", loss_adv),
-                               ("reprojection", loss_rep), ("camera", loss_cam)):
-                history[key].append(float(value.detach()))
+                               ("reprojection", loss_rep), ("camera", loss_cam), ("view", loss_view)):
+                history.setdefault(key, []).append(float(value.detach()))
             history["step"].append(step)
             progress.set_postfix(W=f"{float(wasserstein):.3f}", rep=f"{loss_rep.item():.3f}", cam=f"{loss_cam.item():.3f}")
         if not all(math.isfinite(v.item()) for v in (loss_c, loss_g)):
@@ -359,6 +371,8 @@ def plot_history(history: dict, path: Path) -> None:
     axes[0].set_title("critic")
     axes[1].plot(steps, history["reprojection"], label="reprojection")
     axes[1].plot(steps, history["camera"], label="camera")
+    if any(history.get("view", [])):
+        axes[1].plot(steps[-len(history["view"]):], history["view"], label="view consistency (m)")
     axes[1].set_yscale("log")
     axes[1].set_title("generator losses")
     if history["eval"]:

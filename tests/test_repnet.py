@@ -3,7 +3,8 @@ import numpy as np
 import torch
 
 from models.camera import canonicalize, random_camera_rotations, rotation_from_camera
-from models.losses import camera_loss, critic_loss, default_joint_weights, reprojection_loss
+from models.losses import (camera_loss, critic_loss, default_joint_weights, reprojection_loss,
+                           view_consistency_loss)
 from models.repnet import (Critic, Lifter, PoseAndCamera, RepNetConfig, kcs, normalize_2d, reproject,
                            to_reference_size)
 from models.skeleton import BONES, MIRROR_PERMUTATION, NUM_JOINTS, REFERENCE_LENGTHS, bone_lengths, bone_matrix
@@ -126,3 +127,65 @@ def test_critic_without_kcs_path_has_no_kcs_weights():
     critic = Critic(cfg)
     assert not any(name.startswith("kcs.") for name in critic.state_dict())
     assert critic(torch.randn(4, NUM_JOINTS, 3)).shape == (4,)
+
+
+class _FixedPose(torch.nn.Module):
+    """A 'generator' that answers one canonical pose whatever it is shown."""
+
+    def __init__(self, pose_m: torch.Tensor):
+        super().__init__()
+        self.pose = torch.nn.Parameter(pose_m.clone())
+
+    def forward(self, pose_2d):
+        return self.pose.expand(len(pose_2d), -1, -1), torch.zeros(len(pose_2d), 2, 3)
+
+
+class _FlatLift(torch.nn.Module):
+    """A 'generator' that keeps the 2D view and guesses zero depth, at the body's size."""
+
+    def forward(self, pose_2d):
+        pose = torch.cat([pose_2d, torch.zeros_like(pose_2d[..., :1])], -1) * 0.4
+        return pose, torch.zeros(len(pose_2d), 2, 3)
+
+
+def test_view_consistency_is_zero_for_a_view_independent_lift_and_large_for_a_flat_one():
+    pose = torch.from_numpy(standing_pose() / 1000.0).float()
+    rotations = torch.from_numpy(random_camera_rotations(16, np.random.default_rng(0))).float()
+    poses = pose.expand(16, -1, -1)
+    assert view_consistency_loss(_FixedPose(pose), poses, rotations) < 1e-6
+    # A lift that ignores depth cannot give back the same canonical pose from views all around.
+    assert view_consistency_loss(_FlatLift(), poses, rotations) > 0.1  # metres per joint
+
+
+def test_view_consistency_detached_target_moves_only_the_second_lift():
+    fixed = _FixedPose(torch.from_numpy(standing_pose() / 1000.0).float())
+    rotations = torch.eye(3).expand(4, 3, 3)
+    target_with_view = (torch.randn(4, NUM_JOINTS, 3) * 0.2).requires_grad_(True)
+    view_consistency_loss(fixed, target_with_view, rotations, detach_target=True).backward()
+    assert target_with_view.grad is None and fixed.pose.grad.abs().sum() > 0
+    view_consistency_loss(fixed, target_with_view, rotations).backward()
+    assert target_with_view.grad.abs().sum() > 0
+
+
+class _Recorder(torch.nn.Module):
+    """A 'generator' that keeps the 2D it is shown."""
+
+    def forward(self, pose_2d):
+        self.seen = pose_2d
+        return torch.zeros(len(pose_2d), NUM_JOINTS, 3), torch.zeros(len(pose_2d), 2, 3)
+
+
+def test_view_consistency_can_show_the_second_view_as_a_detector_would():
+    pose = torch.from_numpy(standing_pose() / 1000.0).float().expand(200, -1, -1)
+    rotations = torch.from_numpy(random_camera_rotations(200, np.random.default_rng(0))).float()
+    clean, noisy, dropped = _Recorder(), _Recorder(), _Recorder()
+    view_consistency_loss(clean, pose, rotations)
+    view_consistency_loss(noisy, pose, rotations, noise_px=4.0)
+    view_consistency_loss(dropped, pose, rotations, dropout=0.25)
+    # 4 px on a person 500 px tall: the normalized joints move by about a hundredth of the body.
+    jitter = (noisy.seen - clean.seen)[:, 1:].norm(dim=-1).mean()
+    assert 0.01 < jitter < 0.1
+    # Dropped joints sit on the pelvis (the origin after centring), as missing joints do in training.
+    at_pelvis = dropped.seen[:, 1:].norm(dim=-1) < 1e-6
+    assert 0.2 < at_pelvis.float().mean() < 0.3
+    assert clean.seen[:, 1:].norm(dim=-1).min() > 1e-3

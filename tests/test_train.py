@@ -109,6 +109,15 @@ def test_training_on_human36m_files_and_a_bvh_folder(data_root, tmp_path, capsys
     assert np.isfinite(state["history"]["reprojection"]).all() and state["history"]["eval"][0]["step"] == 20
 
 
+def test_view_consistency_is_trained_only_when_asked_for(data_root, tmp_path):
+    base = ["--data-root", str(data_root), *SMALL, "--steps", "101", "--eval-every", "101"]
+    on = train.main(base + ["--out-dir", str(tmp_path / "on"), "--weight-view-consistency", "1"])
+    off = train.main(base + ["--out-dir", str(tmp_path / "off")])
+    assert len(on["view"]) == 3 and all(0 < v < 1 for v in on["view"])   # metres per joint
+    assert off["view"] == [0.0, 0.0, 0.0]                                   # the paper's loss alone
+    assert on["reprojection"][0] == off["reprojection"][0]                  # same start, same seed
+
+
 def test_a_person_in_two_groups_is_refused(data_root, tmp_path):
     from models import datasets
     path_3d, _ = _h36m_files(data_root, tmp_path)
