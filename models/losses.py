@@ -38,15 +38,15 @@ def camera_loss(camera: torch.Tensor) -> torch.Tensor:
 
 
 def view_consistency_loss(generator: torch.nn.Module, pose_3d: torch.Tensor, rotations: torch.Tensor,
-                          noise_px: float = 0.0, dropout: float = 0.0,
-                          detach_target: bool = False) -> torch.Tensor:
+                          noise_px: float = 0.0, dropout: float = 0.0) -> torch.Tensor:
     """Mean joint distance (metres) between canonical poses and the generator's lift of the same
     poses seen from other cameras (`rotations` [B, 3, 3], canonical -> camera).
 
     The canonical frame does not depend on the camera, so every view of a pose must lift to
     that pose: a depth that is wrong in one view shows up sideways in another (the lift, rotate,
     project, lift-again cycle of Chen et al., CVPR 2019). No 3D pose is paired with its 2D: the
-    target is the generator's own answer. The second view can be made as imperfect as a
+    target is the generator's own answer, and both lifts learn from the difference (holding the
+    first lift fixed as a target was 2.5 mm worse, docs/model.md). The second view can be made as imperfect as a
     detector's (`noise_px` jitter for a person 500 px tall; each joint dropped with probability
     `dropout`, placed on the pelvis as missing joints are): the generator must then give back
     the whole pose from a noisy view with joints missing, which nothing else teaches it.
@@ -61,8 +61,7 @@ def view_consistency_loss(generator: torch.nn.Module, pose_3d: torch.Tensor, rot
         view = torch.where(dropped.unsqueeze(-1), view[:, PELVIS:PELVIS + 1], view)
     normalized, _, _ = normalize_2d(view)
     again, _ = generator(normalized)
-    target = pose_3d.detach() if detach_target else pose_3d
-    return (again - target).norm(dim=-1).mean()
+    return (again - pose_3d).norm(dim=-1).mean()
 
 
 def gradient_penalty(critic: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

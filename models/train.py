@@ -64,7 +64,6 @@ class TrainConfig:
                                           # the same canonical pose (losses.view_consistency_loss). 0: off (paper)
     view_consistency_noise_px: float = 0.0  # detector-like jitter on that other view (px, person 500 px tall)
     view_consistency_dropout: float = 0.0   # and the chance that each of its joints is missing
-    view_consistency_detach: bool = False  # True: only the second lift moves towards the first
     ema_decay: float = 0.0             # exponential moving average of the generator's weights (e.g. 0.999):
                                        # smooths the adversarial game's step-to-step wobble; the average is
                                        # what is evaluated, saved as "generator" and exported. 0: off (paper)
@@ -281,7 +280,7 @@ def main(argv: list[str] | None = None) -> dict:
         if cfg.weight_view_consistency > 0:
             rotations = torch.from_numpy(random_camera_rotations(cfg.batch_size, rng).astype(np.float32))
             loss_view = view_consistency_loss(generator, pose, rotations.to(device), cfg.view_consistency_noise_px,
-                                              cfg.view_consistency_dropout, cfg.view_consistency_detach)
+                                              cfg.view_consistency_dropout)
             loss_g = loss_g + cfg.weight_view_consistency * loss_view
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
