@@ -26,6 +26,16 @@ def test_export_matches_torch_and_loads_in_the_app(tiny_training_run, tmp_path):
     assert by_precision["fp16"].size_mb < 0.6 * by_precision["fp32"].size_mb
     assert by_precision["int8"].size_mb < 0.4 * by_precision["fp32"].size_mb
     assert all(np.isfinite(v.pa_mpjpe_mm) for v in report.variants)
+    # int8 is checked as the app runs it, one frame per call (activations get one scale per call).
+    from export.onnx_export import verification_inputs
+    state = load_checkpoint(checkpoint)
+    inputs = verification_inputs(state)
+    with torch.no_grad():
+        expected = TorchLifter(generator_from_checkpoint(state)[0])(torch.from_numpy(inputs))[0].numpy()
+    int8 = Lifter(tmp_path / "tiny_int8.onnx", threads=1)
+    per_frame = np.concatenate([int8.session.run(["pose_3d"], {"keypoints_2d": inputs[i:i + 1]})[0]
+                                for i in range(len(inputs))])
+    assert by_precision["int8"].max_diff_mm == pytest.approx(np.abs(per_frame - expected).max(), rel=1e-3)
 
     model = onnx.load(str(tmp_path / "tiny.onnx"))
     onnx.checker.check_model(model)
