@@ -9,6 +9,8 @@ Three streams of data feed one training step:
   * 2D poses for the generator: projections of *other* CMU subjects through random cameras with
     detector-like noise, mixed with in-the-wild MPII annotations;
   * held-out CMU subjects, projected through fixed random cameras, for evaluation only.
+On top of the paper's losses, --weight-view-consistency asks the generator to lift each of its
+poses, seen again from another random camera, to the same pose (docs/model.md, "View consistency").
 Your own data (BVH folders, Human3.6M files) joins the first two streams (docs/data.md); a person
 seen on both sides, or held out and seen, is refused.
 Every hyperparameter is a field of TrainConfig (or RepNetConfig); each is also a command-line flag.

@@ -49,11 +49,13 @@ QUALITATIVE_FRAMES = 4
 
 # Every RepNet run of the ablation table: flags of models.train besides --steps and --width.
 # The critic is narrower and takes fewer steps per generator step than the paper's so that the
-# four runs fit the CPU budget; all four share these settings, so they compare with each other.
-# Otherwise they follow the shipped model's recipe (learning rate, its decay, augmented projections).
+# comparison runs fit the CPU budget; all share these settings, so they compare with each other.
+# Otherwise they follow the shipped model's recipe (learning rate, its decay, augmented projections,
+# view consistency).
 SHORT_SCHEDULE = ["--batch-size", "32", "--critic-steps", "2", "--critic-width", "100",
                   "--critic-kcs-width", "256", "--lr", "3e-4", "--lr-decay-at", "0.6", "0.9",
-                  "--augment-projections", "2", "--eval-frames", "1000", "--export-onnx", "false"]
+                  "--augment-projections", "2", "--weight-view-consistency", "1", "--view-consistency-dropout", "0.1",
+                  "--eval-frames", "1000", "--export-onnx", "false"]
 REPNET_RUNS = {  # name: (label, extra flags)
     "repnet_short": ("RepNet, all parts", []),
     "no_kcs": ("RepNet without the critic's KCS path", ["--use-kcs", "false"]),
@@ -62,6 +64,8 @@ REPNET_RUNS = {  # name: (label, extra flags)
                         ["--augment-mirror", "false", "--augment-bone-lengths", "false", "--augment-crossover", "false",
                          "--augment-projections", "0"]),
     "no_reflected_negatives": ("RepNet without depth-mirrored negatives", ["--reflected-negatives", "0"]),
+    "no_view_consistency": ("RepNet without view consistency", ["--weight-view-consistency", "0"]),
+    "no_view_dropout": ("RepNet without missing joints in the second view", ["--view-consistency-dropout", "0"]),
     # One augmentation left out at a time, to show what each is worth.
     "no_mirror": ("RepNet without mirroring", ["--augment-mirror", "false"]),
     "no_bone_lengths": ("RepNet without bone-length variation", ["--augment-bone-lengths", "false"]),
