@@ -46,10 +46,12 @@ def view_consistency_loss(generator: torch.nn.Module, pose_3d: torch.Tensor, rot
     that pose: a depth that is wrong in one view shows up sideways in another (the lift, rotate,
     project, lift-again cycle of Chen et al., CVPR 2019). No 3D pose is paired with its 2D: the
     target is the generator's own answer, and both lifts learn from the difference (holding the
-    first lift fixed as a target was 2.5 mm worse, docs/model.md). The second view can be made as imperfect as a
-    detector's (`noise_px` jitter for a person 500 px tall; each joint dropped with probability
-    `dropout`, placed on the pelvis as missing joints are): the generator must then give back
-    the whole pose from a noisy view with joints missing, which nothing else teaches it.
+    first lift fixed as a target was 2.5 mm worse, docs/model.md).
+
+    The second view can be made as imperfect as a detector's (`noise_px` jitter for a person
+    500 px tall; each joint dropped with probability `dropout`, placed on the pelvis as missing
+    joints are): the generator must then give back the whole pose from a view with joints
+    missing, which nothing else teaches it.
     """
     view = pose_3d @ rotations[:, :2].transpose(1, 2)  # orthographic: normalization removes the scale
     if noise_px > 0:
