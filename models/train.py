@@ -36,7 +36,7 @@ from models.evaluate import evaluate_lifter, make_eval_set
 from models.losses import (camera_loss, critic_loss, default_joint_weights, reprojection_loss,
                            view_consistency_loss)
 from models.repnet import Critic, PoseAndCamera, RepNetConfig, normalize_2d, reproject
-from models.skeleton import NUM_JOINTS
+from models.skeleton import JOINT_INDEX, MIRROR_PERMUTATION, NUM_JOINTS, mirror
 
 MM_PER_METRE = 1000.0
 
@@ -72,6 +72,9 @@ class TrainConfig:
     reflected_negatives: float = 0.5   # share of the critic's fakes that are real poses mirrored in depth
                                        # (knees and elbows bending backwards): teaches the critic the
                                        # chirality that a depth flip breaks, the method's commonest error
+    limb_flip_negatives: float = 0.0   # share of the critic's fakes that are real poses with one limb (an arm,
+                                       # forearm, leg or shin) mirrored in depth for a random camera: the same
+                                       # 2D in that view, and the error left most often (forearms, docs/model.md)
     # who is seen where: CMU subjects by number (under data_root). Each person may be in one group
     # only: nobody's 2D meets their own 3D (weak supervision), nobody held out is trained on
     critic_subjects: tuple = datasets.CRITIC_SUBJECTS         # 3D poses for the critic
@@ -84,6 +87,8 @@ class TrainConfig:
     # 2D inputs: shares of each generator batch; projections of 3D poses fill the rest
     mpii_fraction: float = 0.3         # in-the-wild MPII annotations (0: MPII is not loaded)
     given_2d_fraction: float = 0.3     # given_2d, where there is any
+    mirror_2d: bool = False            # add every annotated 2D pose (MPII, given 2D) mirrored left to right:
+                                       # twice the in-the-wild poses, each still a real person's
     noise_px: float = 4.0              # detector-like jitter on projected 2D (px at ~1000 px images)
     # 3D augmentation for the critic's real poses (see models/augment.py)
     augment_mirror: bool = True
@@ -181,6 +186,9 @@ def main(argv: list[str] | None = None) -> dict:
                              else (np.zeros((0, NUM_JOINTS, 2), np.float32), np.zeros((0, NUM_JOINTS), np.float32)))
     given_2d = gathered((), given_sources, dims=2)
     given_weights = np.concatenate([src.weights for src in given_sources]) if given_sources else np.zeros((0, NUM_JOINTS))
+    if cfg.mirror_2d:
+        mpii_2d, mpii_weights = with_mirrored_2d(mpii_2d, mpii_weights)
+        given_2d, given_weights = with_mirrored_2d(given_2d, given_weights)
     shares = batch_shares(cfg.mpii_fraction if len(mpii_2d) else 0.0,
                           cfg.given_2d_fraction if len(given_2d) else 0.0, has_projections=len(projection_world) > 0)
     eval_set = make_eval_set(test_world, n_frames=cfg.eval_frames, noise_px=cfg.noise_px, seed=1234)
@@ -266,6 +274,9 @@ def main(argv: list[str] | None = None) -> dict:
             n_reflected = int(round(cfg.batch_size * cfg.reflected_negatives))
             if n_reflected:
                 fake[:n_reflected] = reflected_in_depth(real_batch(n_reflected)).to(device)
+            n_limb = min(int(round(cfg.batch_size * cfg.limb_flip_negatives)), cfg.batch_size - n_reflected)
+            if n_limb:
+                fake[n_reflected:n_reflected + n_limb] = limb_flipped_in_depth(real_batch(n_limb), rng).to(device)
             loss_c, wasserstein = critic_loss(critic, real_batch(cfg.batch_size).to(device), fake, cfg.gradient_penalty)
             opt_c.zero_grad(set_to_none=True)
             loss_c.backward()
@@ -341,6 +352,35 @@ def reflected_in_depth(poses: torch.Tensor) -> torch.Tensor:
     """Canonical poses mirrored in depth without swapping left and right: what a depth-flipped
     lift looks like (the same 2D projection from the front, an impossible body)."""
     return poses * torch.tensor([1.0, 1.0, -1.0])
+
+
+def with_mirrored_2d(keypoints: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """2D poses [N,17,2] and their joint weights [N,17], followed by their mirror images (x negated,
+    left and right swapped; normalization centres every pose, so no image width is needed)."""
+    return (np.concatenate([keypoints, mirror(keypoints)]),
+            np.concatenate([weights, weights[:, list(MIRROR_PERMUTATION)]]))
+
+
+# Limbs a single-view lift can turn the wrong way in depth: (joint the limb hangs from, joints that move).
+FLIPPABLE_LIMBS: tuple[tuple[int, tuple[int, ...]], ...] = tuple(
+    (JOINT_INDEX[root], tuple(JOINT_INDEX[j] for j in moved)) for root, moved in (
+        ("left_shoulder", ("left_elbow", "left_wrist")), ("right_shoulder", ("right_elbow", "right_wrist")),
+        ("left_elbow", ("left_wrist",)), ("right_elbow", ("right_wrist",)),
+        ("left_hip", ("left_knee", "left_ankle")), ("right_hip", ("right_knee", "right_ankle")),
+        ("left_knee", ("left_ankle",)), ("right_knee", ("right_ankle",))))
+
+
+def limb_flipped_in_depth(poses: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Canonical poses [B,17,3] with one random limb each mirrored in depth for a random training
+    camera: the limb is reflected in the plane through the joint it hangs from, across the camera's
+    viewing direction, so the view is unchanged and bone lengths are kept; only its depth is wrong."""
+    out = poses.clone()
+    depth_axes = torch.from_numpy(random_camera_rotations(len(poses), rng)[:, 2].astype(np.float32))  # [B, 3]
+    for i, limb in enumerate(rng.integers(0, len(FLIPPABLE_LIMBS), len(poses))):
+        root, moved = FLIPPABLE_LIMBS[limb]
+        offset = out[i, list(moved)] - out[i, root]
+        out[i, list(moved)] -= 2.0 * (offset @ depth_axes[i]).unsqueeze(-1) * depth_axes[i]
+    return out
 
 
 def describe_data(cfg: TrainConfig, shares: tuple[float, float]) -> dict:

@@ -157,3 +157,32 @@ def test_batch_shares():
         train.batch_shares(0.8, 0.3, has_projections=True)
     with pytest.raises(datasets.DataError, match="the generator has no 2D poses"):
         train.batch_shares(0.0, 0.0, has_projections=False)
+
+
+def test_limb_flipped_negatives_look_the_same_from_their_camera_but_differ_in_depth():
+    import torch
+    from models.camera import random_camera_rotations
+    from models.skeleton import bone_lengths
+    from tests.poses import standing_pose
+    poses = torch.from_numpy(np.repeat(standing_pose()[None], 64, axis=0).astype(np.float32))
+    flipped = train.limb_flipped_in_depth(poses, np.random.default_rng(3))
+    cameras = torch.from_numpy(random_camera_rotations(64, np.random.default_rng(3)).astype(np.float32))
+    view = lambda p: p @ cameras[:, :2].transpose(1, 2)                      # noqa: E731
+    assert torch.allclose(view(flipped), view(poses), atol=1e-4)              # the same 2D from that camera
+    np.testing.assert_allclose(bone_lengths(flipped.numpy()), bone_lengths(poses.numpy()), atol=1e-3)
+    moved = (flipped - poses).norm(dim=-1) > 1e-3                             # [64, 17]
+    assert 1 <= moved.sum(1).min() and moved.sum(1).max() <= 2               # one limb: 1 or 2 joints
+    limbs = {tuple(np.flatnonzero(m)) for m in moved.numpy() if m.any()}
+    assert len(limbs) >= 6                                                    # arms and legs alike
+
+
+def test_mirrored_2d_poses_swap_sides_and_carry_their_missing_joints_along():
+    from models.skeleton import JOINT_INDEX
+    keypoints = np.random.default_rng(0).uniform(100, 500, (2, 17, 2))
+    weights = np.ones((2, 17))
+    weights[0, JOINT_INDEX["left_wrist"]] = 0.0                         # missing in the first pose
+    both, both_weights = train.with_mirrored_2d(keypoints, weights)
+    assert both.shape == (4, 17, 2) and np.array_equal(both[:2], keypoints)
+    left, right = JOINT_INDEX["left_wrist"], JOINT_INDEX["right_wrist"]
+    assert both[2, right, 0] == -keypoints[0, left, 0] and both[2, right, 1] == keypoints[0, left, 1]
+    assert both_weights[2, right] == 0.0 and both_weights[2, left] == 1.0
