@@ -55,6 +55,7 @@ QUALITATIVE_FRAMES = 4
 SHORT_SCHEDULE = ["--batch-size", "32", "--critic-steps", "2", "--critic-width", "100",
                   "--critic-kcs-width", "256", "--lr", "3e-4", "--lr-decay-at", "0.6", "0.9",
                   "--augment-projections", "2", "--weight-view-consistency", "1", "--view-consistency-dropout", "0.1",
+                  "--mpii-fraction", "0.5",
                   "--eval-frames", "1000", "--export-onnx", "false"]
 REPNET_RUNS = {  # name: (label, extra flags)
     "repnet_short": ("RepNet, all parts", []),
@@ -66,6 +67,7 @@ REPNET_RUNS = {  # name: (label, extra flags)
     "no_reflected_negatives": ("RepNet without depth-mirrored negatives", ["--reflected-negatives", "0"]),
     "no_view_consistency": ("RepNet without view consistency", ["--weight-view-consistency", "0"]),
     "no_view_dropout": ("RepNet without missing joints in the second view", ["--view-consistency-dropout", "0"]),
+    "no_mpii": ("RepNet without MPII (projected 2D only)", ["--mpii-fraction", "0"]),
     # One augmentation left out at a time, to show what each is worth.
     "no_mirror": ("RepNet without mirroring", ["--augment-mirror", "false"]),
     "no_bone_lengths": ("RepNet without bone-length variation", ["--augment-bone-lengths", "false"]),
