@@ -316,15 +316,31 @@ def ablation_table(rows: list[dict]) -> list[str]:
              "these short runs is not measured here, so read small differences as noise. Short runs can also "
              "mislead outright: on the full schedule, leaving the camera loss out made the model worse, not "
              "better (docs/model.md, runs H, J and K).", "",
-             "| removed | MPJPE change (mm) | PA-MPJPE change (mm) |", "|---|---|---|"]
+             "| removed | MPJPE change (mm) | PA-MPJPE change (mm) | note |", "|---|---|---|---|"]
+    histories = {row["label"]: row.get("history") for row in rows}
     for name, (label, _) in REPNET_RUNS.items():
         report = by_label.get(label)
         if name == "repnet_short" or report is None:
             continue
         s = ev.headline(report)["summary"]
         lines.append(f"| {label.replace('RepNet without ', '')} | {s['mpjpe'] - ref['mpjpe']:+.1f} | "
-                     f"{s['pa_mpjpe'] - ref['pa_mpjpe']:+.1f} |")
+                     f"{s['pa_mpjpe'] - ref['pa_mpjpe']:+.1f} | {divergence_note(histories.get(label))} |")
     return lines + [""]
+
+
+def divergence_note(history: dict | None) -> str:
+    """Say so where a run got worse with training (its held-out error ended 1.5x above its best):
+    such a run's figure is the failure of training, not what the part is worth."""
+    evals = (history or {}).get("eval") or []
+    if len(evals) < 2:
+        return ""
+    best = min(evals, key=lambda e: e["mpjpe"])
+    last = evals[-1]
+    if last["mpjpe"] <= 1.5 * best["mpjpe"]:
+        return ""
+    critic = (history.get("wasserstein") or [float("nan")])[-1]
+    return (f"training diverged: held-out MPJPE {best['mpjpe']:.0f} mm at step {best['step']}, "
+            f"{last['mpjpe']:.0f} mm at the end; the critic's Wasserstein estimate ended at {critic:,.0f}")
 
 
 def git_commit() -> str:
@@ -422,10 +438,10 @@ def main(argv: list[str] | None = None) -> int:
                          "note": f"run failed: {runs[name].get('error')}"})
             continue
         report = evaluate(name, checkpoint)
-        rows.append({"label": label, "supervision": supervision, "width": args.width, "steps": args.steps,
-                     "report": report})
-        reports[label] = report
         histories[label] = load_checkpoint(checkpoint)["history"]
+        rows.append({"label": label, "supervision": supervision, "width": args.width, "steps": args.steps,
+                     "report": report, "history": histories[label]})
+        reports[label] = report
     mean_pose = evaluate("mean_pose", "mean-pose")
     rows.append({"label": "mean training pose (rotation fitted to the 2D)", "supervision": "none", "width": "",
                  "steps": "", "report": mean_pose})

@@ -1,0 +1,17 @@
+"""The results page's judgement of its comparison runs (scripts/make_results.py)."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import make_results  # noqa: E402
+
+
+def _history(mpjpe: list[float]) -> dict:
+    return {"eval": [{"step": 800 * (i + 1), "mpjpe": m} for i, m in enumerate(mpjpe)], "wasserstein": [0.3, -40000.0]}
+
+
+def test_a_run_whose_error_grows_is_marked_diverged_and_others_are_not():
+    note = make_results.divergence_note(_history([323.0, 312.0, 425.0, 556.0]))
+    assert note.startswith("training diverged") and "312 mm at step 1600" in note and "-40,000" in note
+    assert make_results.divergence_note(_history([190.0, 160.0, 150.0, 153.0])) == ""   # a wobble is not divergence
+    assert make_results.divergence_note(None) == "" and make_results.divergence_note({"eval": []}) == ""
