@@ -37,6 +37,20 @@ def camera_loss(camera: torch.Tensor) -> torch.Tensor:
     return (2.0 / trace.view(-1, 1, 1) * kkt - eye).pow(2).sum((1, 2)).sqrt().mean()
 
 
+def camera_elevation_loss(camera: torch.Tensor, low_deg: float, high_deg: float) -> torch.Tensor:
+    """Mean angle (radians) by which each camera K [B,2,3] looks down more than `high_deg` or up more
+    than `low_deg` at the canonical pose (elevation: positive looking down, as
+    models.camera.random_camera_rotations). A pose far from the training data can be explained by
+    a steep camera and a tilted body; real cameras are seldom steep."""
+    # K's rows span the image plane; their cross product is the camera's depth axis, which points
+    # towards the camera (depth grows towards it), and y is down: looking down means a negative y.
+    towards_camera = torch.linalg.cross(camera[:, 0], camera[:, 1])
+    sine = -towards_camera[:, 1] / towards_camera.norm(dim=-1).clamp_min(1e-8)
+    elevation = torch.asin(sine.clamp(-1.0, 1.0))
+    low, high = torch.deg2rad(torch.tensor([low_deg, high_deg], device=camera.device, dtype=camera.dtype))
+    return (torch.relu(low - elevation) + torch.relu(elevation - high)).mean()
+
+
 def view_consistency_loss(generator: torch.nn.Module, pose_3d: torch.Tensor, rotations: torch.Tensor,
                           noise_px: float = 0.0, dropout: float = 0.0) -> torch.Tensor:
     """Mean joint distance (metres) between canonical poses and the generator's lift of the same

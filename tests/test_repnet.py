@@ -1,10 +1,11 @@
 """The RepNet networks and losses: shapes, invariances and the properties the losses rely on."""
 import numpy as np
+import pytest
 import torch
 
 from models.camera import canonicalize, random_camera_rotations, rotation_from_camera
-from models.losses import (camera_loss, critic_loss, default_joint_weights, reprojection_loss,
-                           view_consistency_loss)
+from models.losses import (camera_elevation_loss, camera_loss, critic_loss, default_joint_weights,
+                           reprojection_loss, view_consistency_loss)
 from models.repnet import (Critic, Lifter, PoseAndCamera, RepNetConfig, kcs, normalize_2d, reproject,
                            to_reference_size)
 from models.skeleton import BONES, MIRROR_PERMUTATION, NUM_JOINTS, REFERENCE_LENGTHS, bone_lengths, bone_matrix
@@ -83,6 +84,20 @@ def test_camera_loss_is_zero_for_scaled_rotations_and_positive_otherwise():
     skewed = orthographic.clone()
     skewed[:, 0] *= 2.0
     assert camera_loss(skewed) > 0.1
+
+
+def test_camera_elevation_loss_is_zero_for_training_cameras_and_the_excess_angle_beyond():
+    training = random_camera_rotations(2000, np.random.default_rng(0))             # elevation -15 to 45 degrees
+    assert camera_elevation_loss(torch.from_numpy(3.0 * training[:, :2]).float(), -15.0, 45.0) < 1e-6
+    for elevation, excess in ((65.0, 20.0), (-40.0, 25.0), (30.0, 0.0)):          # positive: looking down
+        camera = torch.from_numpy(0.5 * random_camera_rotations(
+            1, np.random.default_rng(1), elevation_deg=(elevation, elevation), roll_deg=0.0)[:, :2]).float()
+        assert np.degrees(camera_elevation_loss(camera, -15.0, 45.0).item()) == pytest.approx(excess, abs=0.01)
+    # a camera looking down sees the head (up, -y) nearer than the feet: the sign the loss relies on
+    down = 0.5 * random_camera_rotations(1, np.random.default_rng(2), elevation_deg=(40.0, 40.0))[0]
+    head, feet = np.array([0.0, -1.0, 0.0]), np.array([0.0, 1.0, 0.0])
+    depth_towards_camera = np.cross(down[0], down[1])
+    assert depth_towards_camera @ head > depth_towards_camera @ feet
 
 
 def test_reprojection_of_a_known_camera_recovers_the_rotation():
