@@ -69,8 +69,13 @@ def rotation_from_camera(K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return R, S.mean(axis=-1)
 
 
+# Elevations of the training cameras, degrees (positive: looking down): level to well above a person,
+# and a little below. Training also holds the lifter's estimated camera to this range where asked.
+TRAINING_ELEVATION_DEG: tuple[float, float] = (-15.0, 45.0)
+
+
 def random_camera_rotations(n: int, rng: np.random.Generator,
-                            elevation_deg: tuple[float, float] = (-15.0, 45.0),
+                            elevation_deg: tuple[float, float] = TRAINING_ELEVATION_DEG,
                             roll_deg: float = 5.0) -> np.ndarray:
     """Rotations [n, 3, 3] world -> camera for cameras placed all around the person.
 

@@ -30,11 +30,11 @@ import torch
 from tqdm import tqdm
 
 from models import augment, datasets
-from models.camera import canonicalize, random_camera_rotations
+from models.camera import TRAINING_ELEVATION_DEG, canonicalize, random_camera_rotations
 from models.checkpoint import load_checkpoint, save_checkpoint, CheckpointError
 from models.evaluate import evaluate_lifter, make_eval_set
-from models.losses import (camera_elevation_loss, camera_loss, critic_loss, default_joint_weights, reprojection_loss,
-                           view_consistency_loss)
+from models.losses import (camera_elevation_loss, camera_loss, critic_loss, default_joint_weights,
+                           reprojection_loss, view_consistency_loss)
 from models.repnet import Critic, PoseAndCamera, RepNetConfig, normalize_2d, reproject
 from models.skeleton import JOINT_INDEX, MIRROR_PERMUTATION, NUM_JOINTS, mirror
 
@@ -66,8 +66,9 @@ class TrainConfig:
                                           # the same canonical pose (losses.view_consistency_loss). 0: off (paper)
     view_consistency_noise_px: float = 0.0  # detector-like jitter on that other view (px, person 500 px tall)
     view_consistency_dropout: float = 0.0   # and the chance that each of its joints is missing
-    weight_camera_elevation: float = 0.0    # penalize cameras steeper than camera_elevation_deg (radians beyond
-    camera_elevation_deg: tuple = (-15.0, 45.0)  # the range); the training cameras' range. 0: off (paper)
+    weight_camera_elevation: float = 0.0    # radians by which the estimated camera looks more steeply up or down
+                                            # than camera_elevation_deg (losses.camera_elevation_loss). 0: off (paper)
+    camera_elevation_deg: tuple = TRAINING_ELEVATION_DEG  # allowed elevations: the training cameras' range
     ema_decay: float = 0.0             # exponential moving average of the generator's weights (e.g. 0.999):
                                        # smooths the adversarial game's step-to-step wobble; the average is
                                        # what is evaluated, saved as "generator" and exported. 0: off (paper)
