@@ -182,6 +182,31 @@ class NativeLogFilter:
         os.close(self._real)
 
 
+def same_file(a: Path, b: Path) -> bool:
+    """Whether writing `a` would replace `b`: the same device and inode where both exist (symlinks,
+    hard links, relative paths), else the same path once symlinks are resolved."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return a.resolve() == b.resolve()
+
+
+def check_outputs_spare_inputs(args: argparse.Namespace) -> None:
+    """Refuse an output that names the input video, the model or the other output: writing it
+    would destroy the user's file."""
+    outputs = [(option, path) for option, path in (("--output", args.output), ("--save-video", args.save_video))
+               if path is not None]
+    inputs = [(what, path) for what, path in (("the input video", args.video), ("the model", args.model))
+              if path is not None]
+    if len(outputs) == 2 and same_file(outputs[0][1], outputs[1][1]):
+        raise Failure("--output and --save-video name the same file; give each its own name", EXIT_BAD_INPUT)
+    for option, output in outputs:
+        for what, path in inputs:
+            if same_file(output, path):
+                raise Failure(f"{option} {output} is {what} ({path}) and would be overwritten; "
+                              f"choose another {option} file", EXIT_BAD_INPUT)
+
+
 def _interrupt(signum, frame):  # SIGTERM behaves like Ctrl-C: stop and keep what was done
     raise KeyboardInterrupt
 
@@ -207,9 +232,7 @@ def _main(argv: list[str] | None) -> int:
             os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise Failure("no display to show the viewer on (DISPLAY is not set); "
                       "run with --no-viewer, or under `xvfb-run -a`", EXIT_BAD_INPUT)
-    if args.output is not None and args.save_video is not None and \
-            args.output.resolve() == args.save_video.resolve():
-        raise Failure("--output and --save-video name the same file", EXIT_BAD_INPUT)
+    check_outputs_spare_inputs(args)
     signal.signal(signal.SIGTERM, _interrupt)
 
     try:

@@ -110,6 +110,52 @@ def test_output_and_video_cannot_be_the_same_file(tmp_path, media_dir):
     assert result.returncode == 2 and "same file" in one_line_error(result)
 
 
+def _link(kind: str, target: Path, link: Path) -> Path:
+    """`link`, naming `target` as a user might: the same path relative to the repository (where
+    run_demo runs), a symlink or a hard link."""
+    if kind == "relative":
+        return Path(os.path.relpath(target, REPO_ROOT))
+    if kind == "symlink":
+        link.symlink_to(target)
+    else:
+        os.link(target, link)
+    return link
+
+
+@pytest.mark.parametrize("kind", ["relative", "symlink", "hardlink"])
+@pytest.mark.parametrize("option", ["--save-video", "--output"])
+def test_an_output_naming_the_input_video_is_refused_and_the_video_kept(tmp_path, media_dir, option, kind):
+    # A recording whose name ends in .csv is still a video to OpenCV; --output must not replace it either.
+    video = tmp_path / ("recording.mp4" if option == "--save-video" else "recording.csv")
+    original = (media_dir / "pose_1.mp4").read_bytes()
+    video.write_bytes(original)
+    output = _link(kind, video, tmp_path / f"link{video.suffix}")
+    result = demo("--video", video, "--no-viewer", option, output)
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert f"{option} {output} is the input video" in line and "choose another" in line
+    assert result.stdout == "" and video.read_bytes() == original
+
+
+@pytest.mark.parametrize("kind", ["relative", "symlink", "hardlink"])
+def test_an_output_naming_the_model_is_refused_and_the_model_kept(tmp_path, media_dir, model, kind):
+    lifter = tmp_path / "lifter.json"  # any name loads as a model; the output check must not trust the extension
+    lifter.write_bytes(model.read_bytes())
+    output = _link(kind, lifter, tmp_path / "out.json")
+    result = demo("--video", media_dir / "pose_1.mp4", "--no-viewer", "--model", lifter, "--output", output)
+    assert result.returncode == 2
+    assert f"--output {output} is the model" in one_line_error(result)
+    assert lifter.read_bytes() == model.read_bytes()
+
+
+def test_output_and_video_linked_to_one_file_are_refused(tmp_path, media_dir):
+    (tmp_path / "a.mp4").write_bytes(b"")
+    os.link(tmp_path / "a.mp4", tmp_path / "b.json")
+    result = demo("--video", media_dir / "pose_1.mp4", "--no-viewer", "--output", tmp_path / "b.json",
+                  "--save-video", tmp_path / "a.mp4")
+    assert result.returncode == 2 and "same file" in one_line_error(result)
+
+
 # --- unreadable input: exit 2, nothing processed ---------------------------------------------------
 def test_missing_video(tmp_path):
     result = demo("--video", tmp_path / "gone.mp4", "--no-viewer")
