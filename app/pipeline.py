@@ -25,6 +25,7 @@ middle of the run (a camera that stops, a damaged video) ends the loop with `sum
 from __future__ import annotations
 
 import queue
+import signal
 import threading
 import time
 from collections import deque
@@ -210,6 +211,7 @@ def run(source: VideoSource | CameraSource, estimator: PoseEstimator, *,
     detections: queue.Queue = queue.Queue(maxsize=DETECTION_QUEUE)
     done: queue.Queue = queue.Queue(maxsize=RESULT_QUEUE)
     stop = threading.Event()
+    interrupted = threading.Event()  # Ctrl-C / SIGTERM: finish cleanly at the next frame boundary
     stopped_by = ["end"]
 
     def detect_frames() -> None:  # thread 1: MediaPipe, the slowest stage, never waits for the others' work
@@ -266,7 +268,7 @@ def run(source: VideoSource | CameraSource, estimator: PoseEstimator, *,
             video_writer.write(_annotated_frame(viewer, frame, result, fps))
         times.add("drawing", time.perf_counter() - start)
         summary.drawn += 1
-        while keep_going and viewer.paused:  # hold everything; the workers wait on the full queues
+        while keep_going and viewer.paused and not interrupted.is_set():  # hold everything; the workers wait
             time.sleep(IDLE_REDRAW_S)
             keep_going = show(frame, result, 0.0)
         return keep_going
@@ -280,6 +282,10 @@ def run(source: VideoSource | CameraSource, estimator: PoseEstimator, *,
     failure: BaseException | None = None
     workers = [threading.Thread(target=detect_frames, name="mediapipe", daemon=True),
                threading.Thread(target=lift_frames, name="lifter", daemon=True)]
+    # Frames taken off the queue but not yet recorded: an interrupt while one of them is drawn
+    # must not lose the others.
+    pending: deque = deque()
+    previous_handlers = _stop_on_signals(interrupted, stop)
     start = time.monotonic()
     for worker in workers:
         worker.start()
@@ -288,19 +294,20 @@ def run(source: VideoSource | CameraSource, estimator: PoseEstimator, *,
         newest: tuple[Frame, FrameResult] | None = None  # the latest result, drawn or not
         undrawn = False
         next_draw = 0.0
-        while not finished:
+        while not finished and not interrupted.is_set():
             # Wait for results; with a result still to show, only until its drawing slot.
             timeout = IDLE_REDRAW_S if viewer is not None else 1.0
             if undrawn:
                 timeout = max(0.0, next_draw - time.monotonic())
-            batch = []
             try:
-                batch.append(done.get(timeout=timeout))
+                pending.append(done.get(timeout=timeout))
                 while True:
-                    batch.append(done.get_nowait())
+                    pending.append(done.get_nowait())
             except queue.Empty:
                 pass
-            for item in batch:
+            batch = bool(pending)  # something arrived
+            while pending and not interrupted.is_set():
+                item = pending.popleft()
                 if item is _DONE:
                     finished = True
                 elif isinstance(item, _Failure):
@@ -314,7 +321,7 @@ def run(source: VideoSource | CameraSource, estimator: PoseEstimator, *,
                             break
                     elif viewer is not None:
                         newest, undrawn = item, True
-            if newest is None:
+            if newest is None or interrupted.is_set():
                 continue
             # The viewer redraws at most MAX_DRAW_HZ times a second, always the newest result;
             # when nothing new comes it refreshes the last one so that its window answers keys.
@@ -334,23 +341,32 @@ def run(source: VideoSource | CameraSource, estimator: PoseEstimator, *,
         failure = failure or error
     finally:
         stop.set()
-        # Frames already computed still go to the results; the workers stop after their current frame.
-        while any(w.is_alive() for w in workers) or not done.empty():
-            try:
-                item = done.get(timeout=0.05)
-            except queue.Empty:
-                continue
-            if isinstance(item, tuple) and failure is None:
-                try:
-                    record(item[1])
-                except Exception as error:  # e.g. the disk filled up: report it, keep draining
-                    failure = error
-            elif isinstance(item, _Failure):
-                failure = failure or item.error
-        for worker in workers:
-            worker.join()
+        try:
+            # Frames already computed still go to the results, in order: first those already taken
+            # off the queue, then the rest; the workers stop after their current frame.
+            while pending or any(w.is_alive() for w in workers) or not done.empty():
+                if pending:
+                    item = pending.popleft()
+                else:
+                    try:
+                        item = done.get(timeout=0.05)
+                    except queue.Empty:
+                        continue
+                if isinstance(item, tuple) and failure is None:
+                    try:
+                        record(item[1])
+                    except Exception as error:  # e.g. the disk filled up: report it, keep draining
+                        failure = error
+                elif isinstance(item, _Failure):
+                    failure = failure or item.error
+            for worker in workers:
+                worker.join()
+        finally:
+            _restore_signals(previous_handlers)
         bar.close()
         summary.seconds = time.monotonic() - start
+        if interrupted.is_set():
+            stopped_by[0] = "interrupt"
         summary.stopped_by = stopped_by[0]
     if failure is not None:
         raise failure
@@ -361,6 +377,32 @@ def run(source: VideoSource | CameraSource, estimator: PoseEstimator, *,
     summary.stage_ms = times.mean_ms()
     summary.stage_cpu_ms = times.mean_cpu_ms()
     return summary
+
+
+def _stop_on_signals(interrupted: threading.Event, stop: threading.Event) -> dict:
+    """While the loop runs, SIGINT and SIGTERM only set `interrupted` (and `stop`); the main loop
+    ends at the next frame boundary. An exception raised at an arbitrary point would lose frames
+    already taken off the queue, or count a frame that never reached the results. A second signal
+    raises KeyboardInterrupt as before, for a run that does not stop. Returns the handlers it
+    replaced ({} off the main thread, where Python allows no handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def handler(signum, frame) -> None:
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+        interrupted.set()
+        stop.set()
+
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, handler)
+    return previous
+
+
+def _restore_signals(previous: dict) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 def _rate(completions: deque) -> float:
