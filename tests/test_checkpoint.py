@@ -1,6 +1,9 @@
 """Checkpoints load safely: weights only, with a one-line error for anything else."""
 import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,6 +11,7 @@ import torch
 from models.checkpoint import CheckpointError, generator_from_checkpoint, load_checkpoint, save_checkpoint
 from models.repnet import PoseAndCamera, RepNetConfig
 
+REPO = Path(__file__).resolve().parents[1]
 SMALL = RepNetConfig(width=32, critic_width=16, critic_kcs_width=16)
 
 
@@ -89,3 +93,43 @@ def test_save_is_atomic(tmp_path):
     path = tmp_path / "c.pt"
     save_checkpoint(path, _state())
     assert sorted(os.listdir(tmp_path)) == ["c.pt"]
+
+
+def test_a_text_file_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "notes.pt"
+    path.write_text("hello, these are my notes\n")  # the pickle reader fails on it with a KeyError
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("field,value", [("width", 30_000), ("width", 0), ("width", "512"), ("pose_blocks", 10**6),
+                                         ("camera_blocks", -1), ("leaky_slope", float("nan"))])
+def test_impossible_declared_sizes_are_refused(tmp_path, field, value):
+    state = _state()
+    state["model_config"] = {**state["model_config"], field: value}
+    with pytest.raises(CheckpointError, match=f"declares an impossible model \\({field} = "):
+        generator_from_checkpoint(state, "crafted.pt")
+
+
+def _peak_rss_mb(code: str) -> float:
+    """Peak resident memory of a fresh Python running `code` (measured by a parent of its own, so
+    that no earlier child of the test process counts)."""
+    parent = ("import resource, subprocess, sys; subprocess.run([sys.executable, '-c', sys.argv[1]], check=True); "
+              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
+    result = subprocess.run([sys.executable, "-c", parent, code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return float(result.stdout.split()[-1])
+
+
+def test_a_declared_width_the_weights_do_not_have_is_refused_before_allocating_it():
+    """Width 4,096 with 32-wide tensors: building that model first would take about 750 MB."""
+    load = ("from models.checkpoint import CheckpointError, generator_from_checkpoint\n"
+            "from models.repnet import PoseAndCamera, RepNetConfig\n"
+            "cfg = RepNetConfig(width=32)\n"
+            "state = {'model_config': {**cfg.to_dict(), 'width': WIDTH}, 'generator': PoseAndCamera(cfg).state_dict()}\n"
+            "try:\n    generator_from_checkpoint(state, 'crafted.pt')\n"
+            "except CheckpointError as error:\n    assert 'stem.0.weight is [32, 34]' in str(error), error\n"
+            "else:\n    assert WIDTH == 32\n")
+    honest = _peak_rss_mb(load.replace("WIDTH", "32"))
+    crafted = _peak_rss_mb(load.replace("WIDTH", "4096"))
+    assert crafted < honest + 100, (honest, crafted)
