@@ -27,13 +27,22 @@ def main(argv: list[str] | None = None) -> int:
 
     from export.onnx_export import ExportError, export_checkpoint  # after parsing: --help stays fast
     precisions = ("fp32",) + (("fp16",) if args.fp16 else ()) + (("int8",) if args.int8 else ())
+    # Exit 2: the checkpoint or --output cannot be used; 1: the export itself failed. One line each.
     try:
         report = export_checkpoint(args.checkpoint, args.output, precisions, verify=not args.no_verify,
                                    mirror_average=not args.no_mirror_average,
                                    reference_size=not args.no_reference_size)
-    except (CheckpointError, ExportError) as err:
+    except CheckpointError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except ExportError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except Exception as err:  # the exporter, checker or quantizer failed: still one line, nothing written
+        reason = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+        print(f"error: exporting {args.checkpoint} failed ({type(err).__name__}: {reason}); nothing was written",
+              file=sys.stderr)
+        return 1
     for variant in report.variants:
         print(f"wrote {variant.path} ({variant.precision}, {variant.size_mb:.1f} MB): largest difference from "
               f"torch {variant.max_diff_mm:.2e} mm")

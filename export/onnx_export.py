@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -31,7 +32,13 @@ TOLERANCE_MM = {"fp32": 1e-3, "fp16": 5.0, "int8": 50.0}
 
 
 class ExportError(RuntimeError):
-    """The export or its verification failed."""
+    """The export or its verification failed (`python -m export` exits with exit_code)."""
+    exit_code = 1
+
+
+class ExportInputError(ExportError):
+    """The checkpoint or the output folder cannot be used: bad input, nothing was exported."""
+    exit_code = 2
 
 
 @dataclass
@@ -165,6 +172,34 @@ def _latency_ms(path: Path, sample: np.ndarray, runs: int = 300) -> float:
     return float(np.median(times) * 1e3)
 
 
+def reference_tensors(state: dict, checkpoint: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The checkpoint's held-out reference inputs [N,17,2] (pixels) and 3D poses [N,17,3] (mm),
+    checked: verification needs both, finite and of matching length."""
+    inputs, poses = state.get("reference_inputs"), state.get("reference_poses")
+    if not isinstance(inputs, torch.Tensor) or not isinstance(poses, torch.Tensor):
+        missing = [name for name, t in (("reference_inputs", inputs), ("reference_poses", poses))
+                   if not isinstance(t, torch.Tensor)]
+        raise ExportInputError(f"{checkpoint} carries no reference poses to verify against ({', '.join(missing)} "
+                               "missing); it was not written by models.train")
+    joints = len(JOINT_NAMES)
+    if (inputs.ndim != 3 or tuple(inputs.shape[1:]) != (joints, 2) or poses.ndim != 3
+            or tuple(poses.shape[1:]) != (joints, 3) or len(inputs) != len(poses) or len(inputs) == 0):
+        raise ExportInputError(f"{checkpoint}: reference_inputs {list(inputs.shape)} and reference_poses "
+                               f"{list(poses.shape)} should be [N,{joints},2] and [N,{joints},3] with the same N; "
+                               "it was not written by models.train or has been altered")
+    inputs, poses = inputs.float().numpy(), poses.double().numpy()
+    if not (np.isfinite(inputs).all() and np.isfinite(poses).all()):
+        raise ExportInputError(f"{checkpoint}: its reference poses hold NaN or inf; it has been damaged or altered")
+    return inputs.astype(np.float32), poses.astype(np.float64)
+
+
+def _staging_file(path: Path) -> Path:
+    """An empty temporary file beside `path`: what is written is moved into place only once verified."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    return Path(name)
+
+
 def verification_inputs(state: dict, seed: int = 0) -> np.ndarray:
     """Real held-out 2D poses stored in the checkpoint, plus jittered copies at other scales and
     offsets (the graph must be translation and scale invariant), as float32 [N,17,2] pixels."""
@@ -179,59 +214,87 @@ def export_checkpoint(checkpoint: Path | str, output: Path | str, precisions: tu
     """Write `output` (fp32) and, on request, fp16 / int8 siblings; verify each against torch.
 
     mirror_average, reference_size: the test-time steps in the graph (models.repnet.lift).
+    Every file is written to a temporary name in the target folder and moved into place only once
+    all of them are verified: a failed export leaves nothing at `output` (nor an older file there
+    replaced). ExportInputError: the checkpoint or the folder cannot be used; ExportError: the
+    export failed or is not faithful.
     """
     checkpoint, output = Path(checkpoint), Path(output)
     if not output.parent.is_dir():
-        raise ExportError(f"output folder {output.parent} does not exist (create it or choose another --output)")
+        raise ExportInputError(f"output folder {output.parent} does not exist (create it or choose another --output)")
+    try:  # actually writing is the only reliable test (root ignores permission bits, mounts may be read-only)
+        os.remove(_staging_file(output))
+    except OSError as err:
+        raise ExportInputError(f"cannot write to {output.parent} ({err.strerror or err}); "
+                               "choose a writable folder for --output") from None
     state = load_checkpoint(checkpoint)
-    if "reference_inputs" not in state:
-        raise ExportError(f"{checkpoint} carries no reference poses to verify against; it was not written by "
-                          "models.train")
+    _, reference_gt = reference_tensors(state, checkpoint)
     generator, _ = generator_from_checkpoint(state, checkpoint)
     lifter = Lifter(generator, mirror_average, reference_size).eval()
     inputs = verification_inputs(state)
     with torch.no_grad():
         expected_pose, expected_cam = (t.numpy() for t in lifter(torch.from_numpy(inputs)))
-    reference_gt = state["reference_poses"].numpy().astype(np.float64)
+    if not (np.isfinite(expected_pose).all() and np.isfinite(expected_cam).all()):
+        raise ExportInputError(f"{checkpoint}: its model gives NaN or inf on its own reference poses (weights that "
+                               "are not finite: did training diverge?); nothing was exported")
 
-    tmp = output.with_name(output.name + ".tmp")
-    _torch_export(lifter, tmp)
-    base = onnx.load(str(tmp))
-    os.remove(tmp)
+    staged: dict[Path, Path] = {}  # final path -> the verified temporary file to move there
+    scratch: list[Path] = []       # every temporary file, removed whatever happens
+    try:
+        tmp = _staging_file(output)
+        scratch.append(tmp)
+        _torch_export(lifter, tmp)
+        base = onnx.load(str(tmp))
 
-    report = ExportReport()
-    fp32_pa = None
-    for precision in ("fp32",) + tuple(p for p in precisions if p != "fp32"):
-        path = output if precision == "fp32" else output.with_name(f"{output.stem}_{precision}{output.suffix}")
-        model = onnx.ModelProto()
-        model.CopyFrom(base)
-        if precision == "fp16":
-            model = _to_fp16_weights(model)
-        _set_metadata(model, build_metadata(state, checkpoint, precision, mirror_average, reference_size))
-        onnx.checker.check_model(model)
-        if precision == "int8":
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-            float_path = path.with_name(path.name + ".float.tmp")
-            onnx.save(model, str(float_path))
-            quantize_dynamic(str(float_path), str(path), weight_type=QuantType.QInt8)
-            os.remove(float_path)
-            quantized = onnx.load(str(path))
-            _set_metadata(quantized, build_metadata(state, checkpoint, precision, mirror_average, reference_size))
-            onnx.save(quantized, str(path))
-        else:
-            onnx.save(model, str(path))
-        if not verify:
-            continue
-        pose, cam = _run(path, inputs, one_frame_per_call=precision == "int8")
-        diff = float(max(np.abs(pose - expected_pose).max(), np.abs(cam - expected_cam).max() * 1e3))
-        n_ref = len(reference_gt)
-        pa = metrics.pa_mpjpe(pose[:n_ref].astype(np.float64), reference_gt)
-        fp32_pa = pa if precision == "fp32" else fp32_pa
-        variant = VariantReport(path, precision, path.stat().st_size / 1e6, _latency_ms(path, inputs), diff, pa,
-                                None if precision == "fp32" else pa - fp32_pa)
-        report.variants.append(variant)
-        if diff > TOLERANCE_MM[precision]:
-            raise ExportError(f"{path}: onnxruntime differs from torch by {diff:.3g} mm, above the "
-                              f"{TOLERANCE_MM[precision]} mm tolerance for {precision}; the export is not faithful"
-                              + ("; ship fp32 instead (models.release --precision fp32)" if precision == "int8" else ""))
-    return report
+        report = ExportReport()
+        fp32_pa = None
+        for precision in ("fp32",) + tuple(p for p in precisions if p != "fp32"):
+            path = output if precision == "fp32" else output.with_name(f"{output.stem}_{precision}{output.suffix}")
+            work = _staging_file(path)
+            scratch.append(work)
+            model = onnx.ModelProto()
+            model.CopyFrom(base)
+            if precision == "fp16":
+                model = _to_fp16_weights(model)
+            _set_metadata(model, build_metadata(state, checkpoint, precision, mirror_average, reference_size))
+            onnx.checker.check_model(model)
+            if precision == "int8":
+                from onnxruntime.quantization import QuantType, quantize_dynamic
+                float_path = _staging_file(path)
+                scratch.append(float_path)
+                onnx.save(model, str(float_path))
+                quantize_dynamic(str(float_path), str(work), weight_type=QuantType.QInt8)
+                quantized = onnx.load(str(work))
+                _set_metadata(quantized, build_metadata(state, checkpoint, precision, mirror_average, reference_size))
+                onnx.save(quantized, str(work))
+            else:
+                onnx.save(model, str(work))
+            staged[path] = work
+            if not verify:
+                continue
+            pose, cam = _run(work, inputs, one_frame_per_call=precision == "int8")
+            diff = float(max(np.abs(pose - expected_pose).max(), np.abs(cam - expected_cam).max() * 1e3))
+            if not diff <= TOLERANCE_MM[precision]:  # NaN fails too
+                raise ExportError(f"{path}: onnxruntime differs from torch by {diff:.3g} mm, above the "
+                                  f"{TOLERANCE_MM[precision]} mm tolerance for {precision}; the export is not faithful "
+                                  "and was not written"
+                                  + ("; ship fp32 instead (models.release --precision fp32)" if precision == "int8"
+                                     else ""))
+            n_ref = len(reference_gt)
+            pa = metrics.pa_mpjpe(pose[:n_ref].astype(np.float64), reference_gt)
+            fp32_pa = pa if precision == "fp32" else fp32_pa
+            report.variants.append(VariantReport(path, precision, work.stat().st_size / 1e6,
+                                                 _latency_ms(work, inputs), diff, pa,
+                                                 None if precision == "fp32" else pa - fp32_pa))
+        for path, work in staged.items():  # everything verified: now, and only now, the real names
+            os.chmod(work, 0o644)  # mkstemp creates 0600; a model file should be readable like any other
+            os.replace(work, path)
+        return report
+    except OSError as err:  # a full disk, a folder that turned read-only
+        raise ExportError(f"writing {output} failed ({err.strerror or err}); nothing was written") from None
+    finally:
+        for tmp in scratch:
+            try:
+                os.remove(tmp)
+            except FileNotFoundError:  # moved into place, or never written
+                pass

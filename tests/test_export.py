@@ -1,7 +1,9 @@
 """Checkpoint to ONNX: parity with torch, self-describing metadata, the app loads the result,
 and every bad checkpoint gets a one-line refusal."""
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -165,3 +167,88 @@ def test_a_release_whose_export_fails_leaves_the_shipped_pair_untouched(tiny_tra
     assert sorted(p.name for p in tmp_path.iterdir()) == ["repnet.onnx", "repnet.pt"]
     assert (tmp_path / "repnet.pt").read_bytes() == b"the shipped checkpoint"
     assert (tmp_path / "repnet.onnx").read_bytes() == b"the shipped lifter"
+
+
+# --- issue 17: nothing unverified at --output, and one line (exit 2 bad input, 1 failure) for every fault ---
+SHIPPED = REPO / "models" / "repnet.pt"
+
+
+def _crafted(tmp_path, name, change):
+    """The shipped checkpoint, changed by `change(state)`, saved as tmp_path / name."""
+    if not SHIPPED.is_file():
+        pytest.skip(f"the shipped checkpoint {SHIPPED} is missing")
+    state = load_checkpoint(SHIPPED)
+    state["generator"] = {k: v.float() for k, v in state["generator"].items()}
+    change(state)
+    save_checkpoint(tmp_path / name, state)
+    return tmp_path / name
+
+
+def _one_line_error(result, code):
+    assert result.returncode == code, result.stderr
+    lines = [l for l in result.stderr.strip().splitlines() if not l.startswith("WARNING:root:")]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+def test_a_checkpoint_with_nan_weights_leaves_no_model(tmp_path):
+    def poison(state):
+        state["generator"]["pose.4.weight"][0, 0] = float("nan")
+    checkpoint = _crafted(tmp_path, "nan.pt", poison)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = _run_export("--checkpoint", checkpoint, "--output", out / "nan.onnx", "--fp16", "--int8")
+    assert "NaN or inf" in _one_line_error(result, 2)
+    assert list(out.iterdir()) == []  # no model, no temporary file
+
+
+def test_a_model_that_fails_verification_never_replaces_the_file_at_output(tmp_path):
+    def overflow(state):  # finite, but so large that onnxruntime and torch round it apart by ~100 mm
+        state["generator"]["stem.0.bias"][0] = 1e5
+    checkpoint = _crafted(tmp_path, "wild.pt", overflow)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "lifter.onnx").write_bytes(b"the user's working model")
+    result = _run_export("--checkpoint", checkpoint, "--output", out / "lifter.onnx")
+    assert "differs from torch" in _one_line_error(result, 1) and "not written" in result.stderr
+    assert (out / "lifter.onnx").read_bytes() == b"the user's working model"
+    assert [p.name for p in out.iterdir()] == ["lifter.onnx"]
+
+
+def test_a_text_file_as_checkpoint_is_one_line(tmp_path):
+    (tmp_path / "notes.pt").write_text("hello, these are my notes\n")  # pickle reads it into a KeyError
+    result = _run_export("--checkpoint", tmp_path / "notes.pt", "--output", tmp_path / "x.onnx")
+    assert "not a readable checkpoint" in _one_line_error(result, 2)
+    assert not (tmp_path / "x.onnx").exists()
+
+
+@pytest.mark.parametrize("change,expected", [
+    (lambda s: s.pop("reference_poses"), "reference_poses missing"),
+    (lambda s: s.pop("reference_inputs"), "reference_inputs missing"),
+    (lambda s: s.update(reference_inputs=s["reference_inputs"][:, :16]), "should be [N,17,2] and [N,17,3]"),
+    (lambda s: s.update(reference_poses=s["reference_poses"][:10]), "should be [N,17,2] and [N,17,3] with the same N"),
+    (lambda s: s.update(reference_inputs="not a tensor"), "reference_inputs missing"),
+])
+def test_missing_or_misshapen_reference_poses_are_one_line(tmp_path, change, expected):
+    checkpoint = _crafted(tmp_path, "ref.pt", change)
+    result = _run_export("--checkpoint", checkpoint, "--output", tmp_path / "x.onnx")
+    assert expected in _one_line_error(result, 2)
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_a_read_only_output_folder_is_one_line(tmp_path):
+    if not SHIPPED.is_file():
+        pytest.skip(f"the shipped checkpoint {SHIPPED} is missing")
+    if os.geteuid() == 0:  # root writes through permission bits: /proc refuses new files to everyone
+        folder = Path("/proc")
+    else:
+        folder = tmp_path / "readonly"
+        folder.mkdir(mode=0o500)
+    result = _run_export("--checkpoint", SHIPPED, "--output", folder / "x.onnx")
+    assert f"cannot write to {folder}" in _one_line_error(result, 2)
+
+
+def test_a_crafted_width_is_refused_before_building_the_model(tmp_path):
+    checkpoint = _crafted(tmp_path, "wide.pt", lambda s: s["model_config"].update(width=30_000))
+    result = _run_export("--checkpoint", checkpoint, "--output", tmp_path / "x.onnx")
+    assert "declares an impossible model (width = 30000)" in _one_line_error(result, 2)
