@@ -30,6 +30,7 @@ import os
 import tempfile
 import threading
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,6 +138,15 @@ def _record(result: FrameResult) -> bytes:
     return record.tobytes()
 
 
+def _write_npz(out, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez's layout, with the archive closed even when a write fails: np.savez leaves its
+    ZipFile open on a full disk, and its __del__ later prints a traceback about a closed file."""
+    with zipfile.ZipFile(out, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, value in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+
+
 # --- the writer ---------------------------------------------------------------------------------
 class ResultsWriter:
     """`add(FrameResult)` per frame; the file on disk is always complete and at most
@@ -235,7 +245,7 @@ class ResultsWriter:
                 out.write(data)
         else:
             records = np.frombuffer(b"".join(self._spool_chunks(size)), dtype=RECORD)
-            np.savez(out, joints=np.array(JOINT_NAMES), **{name: records[name] for name in FIELDS})
+            _write_npz(out, {"joints": np.array(JOINT_NAMES), **{name: records[name] for name in FIELDS}})
 
     def _flush_periodically(self) -> None:
         interval = self.flush_seconds

@@ -129,6 +129,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, RepNetConfig
     unknown = set(values) - {f.name for f in fields(TrainConfig)} - {f.name for f in fields(RepNetConfig)}
     if unknown:
         parser.error(f"unknown config keys: {sorted(unknown)}")
+    out_dir = Path(train_cfg.out_dir)  # a file where the folder should be: one line, not mkdir's traceback
+    existing = next(p for p in (out_dir, *out_dir.parents) if p.exists())
+    if not existing.is_dir():
+        parser.exit(2, f"error: --out-dir {out_dir}: {existing} is a file, not a folder; choose another --out-dir\n")
     return train_cfg, model_cfg, args["resume"]
 
 
