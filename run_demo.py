@@ -207,6 +207,38 @@ def check_outputs_spare_inputs(args: argparse.Namespace) -> None:
                               f"choose another {option} file", EXIT_BAD_INPUT)
 
 
+MAX_NON_FINITE_FRAMES = 30  # headless: frames in a row the model may answer NaN for a person in view
+
+
+class BrokenModel(Exception):
+    """The lifter answered NaN or inf for a person in view MAX_NON_FINITE_FRAMES frames in a row."""
+
+
+def model_watch(lifter, model: Path, headless: bool) -> Callable:
+    """run()'s on_result: warn once when the model answers NaN or inf for a person in view (the
+    frame is saved without a pose); a headless run, which nobody watches, stops with BrokenModel
+    after MAX_NON_FINITE_FRAMES such frames in a row."""
+    warned, streak = False, 0
+
+    def watch(result) -> None:
+        nonlocal warned, streak
+        if result.pose_3d is not None:
+            streak = 0
+        # lifter.non_finite_streak says the pose is missing because the model answered NaN or inf
+        # (not because the keypoints were unusable); the lifter thread runs a few frames ahead.
+        if result.pose_3d is not None or not result.detected or not lifter.non_finite_streak:
+            return
+        streak += 1
+        if not warned:
+            warned = True
+            print(f"{PROG}: warning: the model {model} returned NaN or inf for a person in view; such frames are "
+                  "saved without a pose (re-export it with `python -m export`, which verifies it)", file=sys.stderr)
+        if headless and streak >= MAX_NON_FINITE_FRAMES:
+            raise BrokenModel(f"the model {model} returned NaN or inf for {streak} frames in a row with a person in "
+                              "view: it is broken; re-export it with `python -m export`, which verifies it")
+    return watch
+
+
 def _interrupt(signum, frame):  # SIGTERM behaves like Ctrl-C: stop and keep what was done
     raise KeyboardInterrupt
 
@@ -299,9 +331,12 @@ def _main(argv: list[str] | None) -> int:
         summary, error = None, None
         try:
             summary = run(source, estimator, results=results, viewer=viewer, video_writer=video,
-                          max_frames=args.max_frames, progress=show_progress)
+                          max_frames=args.max_frames, progress=show_progress,
+                          on_result=model_watch(lifter, args.model, headless=args.no_viewer))
         except KeyboardInterrupt:  # arrived outside the loop's own handling
             error = Failure("interrupted", EXIT_INTERRUPTED)
+        except BrokenModel as failure:
+            error = Failure(str(failure), EXIT_FAILURE)
         except OutputError as failure:  # its message says what the file holds
             error = Failure(str(failure), EXIT_FAILURE)
         except Exception as failure:  # a stage crashed: say what, keep what was computed

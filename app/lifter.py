@@ -53,6 +53,10 @@ def check_contract(session: ort.InferenceSession, path: Path) -> None:
     if len(dims) != 3 or dims[1:] != (NUM_JOINTS, 2) or inputs[0].type != "tensor(float)":
         raise ModelContractError(f"{path}: input '{INPUT_NAME}' is {inputs[0].type} {inputs[0].shape}, "
                                  f"the contract needs float32 [N,{NUM_JOINTS},2]")
+    # The app lifts one frame at a time and evaluation thousands: N must be free, not fixed.
+    if dims[0] is not None:
+        raise ModelContractError(f"{path}: input '{INPUT_NAME}' has a fixed batch of {dims[0]}, the contract needs "
+                                 f"a free batch dimension [N,{NUM_JOINTS},2] (export it with `python -m export`)")
     outputs = {o.name: o for o in session.get_outputs()}
     for name, shape in OUTPUT_SHAPES.items():
         if name not in outputs:
@@ -62,6 +66,12 @@ def check_contract(session: ort.InferenceSession, path: Path) -> None:
         if len(out_dims) != 3 or any(d is not None and d != s for d, s in zip(out_dims[1:], shape)):
             raise ModelContractError(f"{path}: output '{name}' has shape {outputs[name].shape}, "
                                      f"the contract needs [N,{shape[0]},{shape[1]}]")
+        if out_dims[0] is not None:
+            raise ModelContractError(f"{path}: output '{name}' has a fixed batch of {out_dims[0]}, the contract "
+                                     f"needs [N,{shape[0]},{shape[1]}] with N the input's batch")
+        if outputs[name].type != "tensor(float)":
+            raise ModelContractError(f"{path}: output '{name}' is {outputs[name].type}, the contract needs float32 "
+                                     "(tensor(float))")
 
 
 def _liftable(keypoints: np.ndarray) -> np.ndarray:
@@ -91,6 +101,7 @@ class Lifter:
         check_contract(self.session, path)
         self.path = path
         self.metadata = self._read_metadata()
+        self.non_finite_streak = 0  # frames in a row the model answered with NaN or inf (a broken model)
 
     def _read_metadata(self) -> dict:
         props = self.session.get_modelmeta().custom_metadata_map
@@ -120,4 +131,6 @@ class Lifter:
             idx = np.flatnonzero(valid)
             pose_3d[idx[ok]], camera[idx[ok]] = poses[ok], cams[ok]
             valid[idx[~ok]] = False
+            finite = np.flatnonzero(ok)
+            self.non_finite_streak = int(len(ok) - 1 - finite[-1]) if len(finite) else self.non_finite_streak + len(ok)
         return LiftResult(pose_3d=pose_3d, camera=camera, valid=valid)

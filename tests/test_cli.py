@@ -18,6 +18,7 @@ from app.lifter import DEFAULT_MODEL_PATH
 from app.results import read_results
 
 import run_demo
+from tests.test_lifter import TensorProto, _onnx_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUN_DEMO = REPO_ROOT / "run_demo.py"
@@ -208,6 +209,32 @@ def test_bad_model_file(tmp_path, media_dir, content, expected):
         path.write_bytes(content)
     result = demo("--video", media_dir / "pose_1.mp4", "--no-viewer", "--model", path)
     assert result.returncode == 2 and expected in one_line_error(result)
+
+
+@pytest.mark.parametrize("kwargs,expected", [
+    (dict(input_shape=(5, 17, 2), output_batch=5), "input 'keypoints_2d' has a fixed batch of 5"),
+    (dict(output_type=TensorProto.INT64), "output 'pose_3d' is tensor(int64), the contract needs float32"),
+])
+def test_a_model_that_breaks_the_contract_is_one_line_without_native_logs(tmp_path, media_dir, kwargs, expected):
+    path = _onnx_model(tmp_path / "model.onnx", **kwargs)
+    result = demo("--video", media_dir / "pose_1.mp4", "--no-viewer", "--model", path)
+    assert result.returncode == 2 and expected in one_line_error(result)  # one line: no onnxruntime log lines
+    assert result.stdout == ""
+
+
+def test_a_model_that_answers_nan_is_reported_and_stops_a_headless_run(tmp_path, media_dir):
+    out = tmp_path / "poses.json"
+    model = _onnx_model(tmp_path / "nan.onnx", scale=float("nan"))
+    result = demo("--video", media_dir / "pose_1.mp4", "--no-viewer", "--model", model, "--output", out)
+    assert result.returncode == 1, result.stderr
+    warning, error = result.stderr.strip().splitlines()  # warned once, then one line for the failure
+    assert warning.startswith(f"run_demo.py: warning: the model {model} returned NaN or inf for a person in view")
+    assert error.startswith(f"run_demo.py: error: the model {model} returned NaN or inf for ")
+    assert "python -m export" in error and "Traceback" not in result.stderr
+    saved = int(error.split("saved ")[1].split()[0])
+    frames = json.loads(out.read_text())["frames"]
+    assert len(frames) == saved and run_demo.MAX_NON_FINITE_FRAMES <= saved < 40  # stopped, not run to frame 120
+    assert all(f["pose_3d"] is None for f in frames) and sum(f["detected"] for f in frames) >= 30
 
 
 def test_a_missing_python_package_is_named_with_its_install_command(media_dir):
