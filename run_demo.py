@@ -66,7 +66,8 @@ def _number(parse: Callable[[str], float], allowed: Callable[[float], bool], exp
 
 INF = float("inf")
 positive_int = _number(int, lambda v: v >= 1, "a whole number", "1 or more")
-camera_index = _number(int, lambda v: v >= 0, "a camera number such as 0", "0 or more")
+camera_index = _number(int, lambda v: 0 <= v < 2**31, "a camera number such as 0",  # OpenCV takes a C int
+                       "0 or more (and below 2147483648)")
 positive_float = _number(float, lambda v: 0.0 < v < INF, "a number", "a positive number")
 non_negative_float = _number(float, lambda v: 0.0 <= v < INF, "a number", "0 or a positive number")
 fraction = _number(float, lambda v: 0.0 <= v <= 1.0, "a number between 0 and 1", "between 0 and 1")

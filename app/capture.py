@@ -70,6 +70,21 @@ class VideoCaptureLike(Protocol):
     def release(self) -> None: ...
 
 
+def _open_video(path: Path) -> tuple[cv2.VideoCapture, int | None]:
+    """cv2.VideoCapture on the file at `path`, and the descriptor to close with it (or None).
+
+    OpenCV reads a name with a printf pattern as a numbered image sequence (`shot%03d.jpg` is
+    shot000.jpg, shot001.jpg, ...), not as the file of that name: such a file is opened through
+    a descriptor's /proc/self/fd path, which has no '%'."""
+    if "%" not in str(path):
+        return cv2.VideoCapture(str(path)), None
+    if not os.path.isdir("/proc/self/fd"):
+        raise SourceError(f"{path}: OpenCV reads a name containing '%' as a numbered image sequence; "
+                          "rename the file without '%'")
+    fd = os.open(path, os.O_RDONLY)
+    return cv2.VideoCapture(f"/proc/self/fd/{fd}"), fd
+
+
 def _usable_fps(fps: float) -> float:
     return fps if np.isfinite(fps) and 0.1 <= fps <= 1000.0 else DEFAULT_FPS
 
@@ -85,14 +100,18 @@ class VideoSource:
             raise SourceError(f"{self.path} is not a file (--video needs a video file)")
         if not os.access(self.path, os.R_OK):
             raise SourceError(f"cannot read {self.path}: permission denied")
-        self._capture = cv2.VideoCapture(str(self.path))
+        self._capture, self._fd = _open_video(self.path)
         if not self._capture.isOpened():
+            self._release()
             raise SourceError(f"{self.path} is not a video OpenCV can read "
                               "(not a video, an unknown format, or a truncated file)")
+        # Phone videos are stored sideways with a rotation in the container: apply it, so that the
+        # person stands upright for MediaPipe and in the annotated video.
+        self._capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
         start = time.perf_counter()
         ok, first = self._capture.read()
         if not ok or first is None:
-            self._capture.release()
+            self._release()
             raise SourceError(f"{self.path} has no readable frames (an empty or damaged video)")
         self.fps = _usable_fps(self._capture.get(cv2.CAP_PROP_FPS))
         count = self._capture.get(cv2.CAP_PROP_FRAME_COUNT)
@@ -170,11 +189,17 @@ class VideoSource:
             self._first = None
             self._put(None)
 
+    def _release(self) -> None:
+        self._capture.release()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
-        self._capture.release()
+        self._release()
 
     def __enter__(self) -> "VideoSource":
         return self

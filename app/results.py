@@ -25,6 +25,7 @@ complete file or the new complete one, never half of one. The spool keeps memory
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -36,6 +37,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+try:
+    import fcntl  # POSIX: a flush locks its temporary file, so that a later run can tell stale ones
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
 from models.skeleton import JOINT_NAMES, NUM_JOINTS
 
@@ -158,6 +164,7 @@ class ResultsWriter:
         self.flush_seconds = flush_seconds
         self.frames_added = 0
         self.frames_saved = 0       # frames in the file on disk now
+        remove_stale_temporaries(self.path)
         try:
             self._spool = tempfile.TemporaryFile(dir=self.path.parent)
         except OSError as error:
@@ -212,11 +219,13 @@ class ResultsWriter:
             try:
                 fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
                 with os.fdopen(fd, "wb") as out:
+                    if fcntl is not None:  # held until the file is in place: marks it as live
+                        fcntl.flock(out.fileno(), fcntl.LOCK_EX)
                     self._render(out, size)
                     out.flush()
                     os.fsync(out.fileno())
-                os.chmod(tmp, 0o644)  # mkstemp creates 0600; an output file should be readable like any other
-                os.replace(tmp, self.path)
+                    os.fchmod(out.fileno(), 0o644)  # mkstemp creates 0600; an output file should be readable like any other
+                    os.replace(tmp, self.path)
                 tmp = None
             except OSError as error:
                 self._fail(error)
@@ -284,6 +293,26 @@ class ResultsWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Delete the temporary copies of `path` that a run killed during a flush left behind
+    (`.NAME.XXXXXXXX.tmp`). A live flush holds a lock on its own copy, so one that can be locked
+    belongs to nobody."""
+    if fcntl is None:
+        return
+    for candidate in glob.glob(os.path.join(glob.escape(str(path.parent)), f".{glob.escape(path.name)}.*.tmp")):
+        try:
+            fd = os.open(candidate, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(candidate)
+        except OSError:  # locked: another run is flushing it right now
+            pass
+        finally:
+            os.close(fd)
 
 
 def read_results(path: Path | str) -> dict:

@@ -211,3 +211,49 @@ def test_closing_a_camera_source_stops_its_reader(walking_video):
     source.close()
     assert camera.released
     assert not any(t.name == "camera-reader" and t.is_alive() for t in threading.enumerate())
+
+
+# --- issue 17: phone videos, and names OpenCV would read as patterns -------------------------------
+def write_phone_video(path: Path, upright: np.ndarray, frames: int = 6) -> Path:
+    """An .mp4 as a phone records it: the frames stored sideways (rotated a quarter turn
+    counter-clockwise) and a display matrix in the track header (tkhd) that turns them upright,
+    the `rotate=90` that phones and ffmpeg write. OpenCV writes the video; the matrix is set in
+    the file's bytes, where every player reads it."""
+    import struct
+    stored = cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    stored = np.ascontiguousarray(stored[:stored.shape[0] // 2 * 2, :stored.shape[1] // 2 * 2])
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (stored.shape[1], stored.shape[0]))
+    for _ in range(frames):
+        writer.write(stored)
+    writer.release()
+    data = bytearray(path.read_bytes())
+    at = data.find(b"tkhd") - 4  # the box: size, type, version and flags, then times, ids, duration...
+    assert at > 0 and data[at + 8] == 0, "expected one version-0 track header"
+    one, minus_one, w = 0x00010000, 0xFFFF0000, 0x40000000  # 16.16 and 2.30 fixed point
+    struct.pack_into(">9I", data, at + 8 + 4 + 20 + 8 + 8, 0, one, 0, minus_one, 0, 0, 0, 0, w)
+    path.write_bytes(bytes(data))
+    capture = cv2.VideoCapture(str(path))
+    assert capture.get(cv2.CAP_PROP_ORIENTATION_META) == 90  # the file really says "turn me"
+    capture.release()
+    return path
+
+
+def test_a_phone_video_is_read_upright(tmp_path, media_dir):
+    upright = cv2.imread(str(media_dir / "pose.jpg"))  # 1000 x 667, a person standing
+    video = write_phone_video(tmp_path / "phone.mp4", upright)
+    with VideoSource(video) as source:
+        frames = [f.image for f in source]
+    assert source.size == (1000, 666) and len(frames) == 6
+    assert frames[0].shape == (666, 1000, 3)
+    assert np.abs(frames[0].astype(int) - upright[:666].astype(int)).mean() < 10  # not sideways
+
+
+def test_a_name_with_a_printf_pattern_is_the_file_of_that_name(tmp_path, media_dir):
+    """`shot%03d.jpg` is one file here; OpenCV alone reads shot000.jpg, shot001.jpg, ... instead."""
+    photo = cv2.imread(str(media_dir / "pose.jpg"))
+    cv2.imwrite(str(tmp_path / "shot%03d.jpg"), photo)
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"shot{i:03d}.jpg"), np.full_like(photo, 40 * i))
+    with VideoSource(tmp_path / "shot%03d.jpg") as source:
+        frames = [f.image for f in source]
+    assert len(frames) == 1 and np.abs(frames[0].astype(int) - photo.astype(int)).mean() < 10

@@ -90,6 +90,7 @@ def test_help_documents_every_option():
     (["--video", "x.mp4", "--max-frames", "0"], "--max-frames: must be 1 or more"),
     (["--video", "x.mp4", "--max-frames", "ten"], "expected a whole number"),
     (["--camera", "-1"], "--camera: must be 0 or more"),
+    (["--camera", "2147483648"], "--camera: must be 0 or more (and below 2147483648), got 2147483648"),
     (["--video", "x.mp4", "--visibility-threshold", "2"], "between 0 and 1"),
     (["--video", "x.mp4", "--min-cutoff", "-1"], "positive number"),
     (["--video", "x.mp4", "--bogus"], "unrecognized arguments: --bogus"),
@@ -267,6 +268,26 @@ def test_video_to_json_end_to_end(tmp_path, media_dir, model):
     document = json.loads(out.read_text())
     assert [f["index"] for f in document["frames"]] == list(range(10))
     assert all(f["detected"] and np.isfinite(np.array(f["pose_3d"])).all() for f in document["frames"])
+
+
+def test_a_phone_video_gives_upright_keypoints_and_an_upright_annotated_video(tmp_path, media_dir, model):
+    from models.skeleton import JOINT_INDEX
+    from tests.test_capture import write_phone_video
+    video = write_phone_video(tmp_path / "phone.mp4", cv2.imread(str(media_dir / "pose.jpg")))  # stored sideways
+    out, annotated = tmp_path / "poses.json", tmp_path / "annotated.mp4"
+    result = demo("--video", video, "--no-viewer", "--output", out, "--save-video", annotated, "--model", model)
+    assert result.returncode == 0, result.stderr
+    frames = json.loads(out.read_text())["frames"]
+    assert len(frames) == 6 and all(f["detected"] for f in frames)
+    kp = np.array([f["keypoints_2d"] for f in frames])
+    assert (kp[..., 0] < 1000).all() and (kp[..., 1] < 666).all()  # pixels of the upright 1000 x 666 frame
+    head, pelvis = kp[:, JOINT_INDEX["head"]], kp[:, JOINT_INDEX["pelvis"]]
+    assert (head[:, 1] < pelvis[:, 1] - 50).all()  # the head above the pelvis: standing, not lying
+    assert np.abs(head[:, 0] - pelvis[:, 0]).max() < np.abs(head[:, 1] - pelvis[:, 1]).min()
+    capture = cv2.VideoCapture(str(annotated))
+    ok, image = capture.read()
+    capture.release()
+    assert ok and image.shape[0] == 666  # the annotated video is as tall as the upright frame
 
 
 def test_video_damaged_in_the_middle_saves_the_frames_before_and_exits_1(tmp_path, media_dir, model):

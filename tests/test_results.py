@@ -215,6 +215,36 @@ def test_a_killed_writer_leaves_a_complete_file(tmp_path):
     np.testing.assert_array_equal(data["detected"], np.arange(n) % 2 == 0)
 
 
+def test_temporary_copies_of_a_writer_killed_during_a_flush_are_removed_by_the_next_run(tmp_path):
+    path = tmp_path / "out.json"
+    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import numpy as np
+        from app.results import FrameResult, ResultsWriter
+        writer = ResultsWriter({str(path)!r}, flush_seconds=0.01)
+        kp, pose = np.random.default_rng(0).normal(300, 50, (17, 2)), np.random.default_rng(1).normal(0, 500, (17, 3))
+        i = 0
+        while True:  # runs until killed; each flush rewrites a growing file
+            writer.add(FrameResult(i, i / 30, True, kp, np.ones(17), pose, np.eye(3)[:2]))
+            i += 1
+    """)], cwd=REPO_ROOT)
+    try:
+        deadline = time.monotonic() + 60.0
+        while not list(tmp_path.glob(".out.json.*.tmp")) and time.monotonic() < deadline:
+            time.sleep(0.002)
+    finally:
+        child.send_signal(signal.SIGKILL)  # in the middle of a flush
+        child.wait()
+    stale = list(tmp_path.glob(".out.json.*.tmp"))
+    assert stale, "the child was never caught flushing"
+    import fcntl
+    live = tmp_path / ".out.json.flushing.tmp"  # another run's flush in progress holds its lock
+    with open(live, "wb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        ResultsWriter(path).close()
+        assert not any(p.exists() for p in stale) and live.exists()
+    assert isinstance(json.loads(path.read_text())["frames"], list)
+
+
 def test_annotated_video_is_written_under_its_name_only_when_finished(tmp_path):
     path = tmp_path / "annotated.mp4"
     writer = AnnotatedVideoWriter(path, fps=10.0)
