@@ -162,17 +162,21 @@ def resample_indices(num_frames: int, source_fps: float, fps: float | None) -> n
     return np.unique(np.minimum(np.round(times * source_fps).astype(int), num_frames - 1))
 
 
-def bvh_to_h36m(bvh: BVH, fps: float | None = 30.0) -> np.ndarray:
+def bvh_to_h36m(bvh: BVH, fps: float | None = 30.0, skip_frames: int = 0) -> np.ndarray:
     """H36M-17 poses [F, 17, 3] float32, mm, world frame y down, rebuilt with REFERENCE_LENGTHS.
+
+    skip_frames: leading frames to drop beyond the convention's own (a folder whose converter put
+    a T-pose first, as cmu_mocap_varied/).
 
     The pelvis trajectory is scaled by (reference leg length / the rig's leg length), so the
     rebuilt body moves as far as the recorded one relative to its size.
     """
     convention = detect_convention(bvh)
-    if bvh.num_frames <= convention.skip_frames:
+    skip = convention.skip_frames + skip_frames
+    if bvh.num_frames <= skip:
         raise DataError(f"{bvh.path}: only {bvh.num_frames} frames; the {convention.name} release "
-                        f"starts with {convention.skip_frames} frames that are not part of the take")
-    frames = convention.skip_frames + resample_indices(bvh.num_frames - convention.skip_frames, bvh.fps, fps)
+                        f"starts with {skip} frames that are not part of the take")
+    frames = skip + resample_indices(bvh.num_frames - skip, bvh.fps, fps)
     kin = forward_kinematics(bvh, frames)
     rig = np.zeros((len(frames), NUM_JOINTS, 3))
     for joint, names in convention.points.items():
@@ -194,13 +198,15 @@ def bvh_to_h36m(bvh: BVH, fps: float | None = 30.0) -> np.ndarray:
 _TRIAL_NAME = re.compile(r"^(\d+)_(\d+)")
 
 
-def load_cmu_sequences(root: str | Path, fps: float | None = 30.0, progress: bool = True) -> dict[str, np.ndarray]:
+def load_cmu_sequences(root: str | Path, fps: float | None = 30.0, progress: bool = True,
+                       skip_frames: int = 0) -> dict[str, np.ndarray]:
     """Every BVH file under `root` (searched recursively) as H36M-17 poses, keyed by trial id
     ("02_01"), each [F, 17, 3] float32 mm, world frame y down, sampled at `fps` (None: as recorded).
 
     File names must start with <subject>_<trial> (CMU naming). A take found in more than one
     release (02_01 is both DAZ- and MotionBuilder-friendly) is loaded once, from the release that
-    comes first in CMU_CONVENTIONS. Takes in BROKEN_TRIALS are left out.
+    comes first in CMU_CONVENTIONS. Takes in BROKEN_TRIALS are left out. skip_frames: leading
+    frames of every file to drop (bvh_to_h36m).
     """
     root = Path(root)
     if not root.is_dir():
@@ -226,30 +232,95 @@ def load_cmu_sequences(root: str | Path, fps: float | None = 30.0, progress: boo
         convention = detect_convention(bvh)
         if trial in chosen and chosen[trial][0] <= rank[convention.name]:
             continue
-        chosen[trial] = (rank[convention.name], bvh_to_h36m(bvh, fps))
+        chosen[trial] = (rank[convention.name], bvh_to_h36m(bvh, fps, skip_frames))
     return {trial: chosen[trial][1] for trial in sorted(chosen)}
 
 
-def load_cmu_poses(root: str | Path, fps: float | None = 30.0, progress: bool = True) -> dict[str, np.ndarray]:
+# The varied-motion clips live in a folder of their own (../shared/data/README.md, section 5);
+# their converter put a T-pose in frame 0.
+VARIED_FOLDER = "cmu_mocap_varied"
+VARIED_SKIP_FRAMES = 1
+
+
+def load_cmu_trials(root: str | Path, fps: float | None = 30.0, progress: bool = True,
+                    varied: bool = True) -> dict[str, np.ndarray]:
+    """Every CMU take under the data root, keyed by trial id ("02_01"): cmu_mocap/ and, with
+    `varied`, cmu_mocap_varied/ (its T-pose frame dropped). `root` may also be any folder of CMU
+    BVH files, read as it is."""
+    root = Path(root)
+    if not (root / "cmu_mocap").is_dir():
+        return load_cmu_sequences(root, fps, progress)
+    trials = load_cmu_sequences(root / "cmu_mocap", fps, progress)
+    if varied and (root / VARIED_FOLDER).is_dir():
+        trials.update(load_cmu_sequences(root / VARIED_FOLDER, fps, progress, skip_frames=VARIED_SKIP_FRAMES))
+    return dict(sorted(trials.items()))
+
+
+def load_cmu_poses(root: str | Path, fps: float | None = 30.0, progress: bool = True,
+                   varied: bool = True) -> dict[str, np.ndarray]:
     """All CMU poses under `root` (the data root, or any folder of CMU BVH files), grouped by
     subject id ("02", "60", ...): [F, 17, 3] float32, mm, world frame, y down, trials in order.
-
-    Loading the whole shared collection (71 files) takes about 2.5 s on one core: nothing is cached.
+    varied: include cmu_mocap_varied/ beside cmu_mocap/ (load_cmu_trials).
     """
-    root = Path(root)
-    if (root / "cmu_mocap").is_dir():
-        root = root / "cmu_mocap"
+    return {s: np.concatenate(parts) for s, parts in _by_subject(load_cmu_trials(root, fps, progress, varied)).items()}
+
+
+def load_cmu_activities(root: str | Path, fps: float | None = 30.0, progress: bool = True,
+                        varied: bool = True) -> dict[str, np.ndarray]:
+    """The activity group (activity_group) of every pose of load_cmu_poses, subject -> [F] str."""
+    trials = load_cmu_trials(root, fps, progress, varied)
+    return {s: np.concatenate(parts) for s, parts in _by_subject(
+        {t: np.full(len(p), activity_group(t)) for t, p in trials.items()}).items()}
+
+
+def _by_subject(trials: dict[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
     subjects: dict[str, list[np.ndarray]] = {}
-    for trial, poses in load_cmu_sequences(root, fps, progress).items():
-        subjects.setdefault(trial.split("_")[0], []).append(poses)
-    return {s: np.concatenate(subjects[s]) for s in sorted(subjects)}
+    for trial, values in trials.items():
+        subjects.setdefault(trial.split("_")[0], []).append(values)
+    return dict(sorted(subjects.items()))
+
+
+# Activity groups of the CMU takes (the CMU index labels, ../shared/data/README.md): the units of
+# the cross-motion protocol (models.cross_motion) and of balanced sampling in training.
+ACTIVITY_GROUPS: dict[str, tuple[str, ...]] = {
+    "walk/run": ("02_01", "02_02", "02_03", "03", "05", "06", "07", "08", "09", "10", "12", "144_03"),
+    "jumps/reach": ("02_04", "13", "14", "16"),
+    "salsa": ("60", "61"),
+    "dance": ("94",),
+    "martial arts/kicks": ("144_05", "144_06"),
+    "cartwheels": ("144_01",),
+    "idle standing": ("137_23", "137_37"),
+    "sitting/bending": ("75", "143"),
+    "stylised walks": ("104", "105", "120", "137_38"),
+    "swordplay": ("02_08", "02_09"),
+    "yoga": ("144_30",),
+}
+_GROUP_OF = {key: group for group, keys in ACTIVITY_GROUPS.items() for key in keys}
+
+
+def activity_group(trial: str) -> str:
+    """The group of a take ("02_01" -> "walk/run"): by trial, else by subject; "other" if unlisted."""
+    return _GROUP_OF.get(trial, _GROUP_OF.get(trial.split("_")[0], "other"))
+
+
+def balanced_cdf(labels: np.ndarray, power: float) -> np.ndarray:
+    """Cumulative sampling distribution over poses [N] in which each pose's weight is its group's
+    size ** -power: 0 samples poses uniformly (large groups dominate), 1 gives every group the same
+    share. Draw with np.searchsorted(cdf, rng.random(n))."""
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    weights = counts[inverse].astype(np.float64) ** -power
+    cdf = np.cumsum(weights)
+    return cdf / cdf[-1]
 
 
 # Cross-subject split of the CMU data (docs/data.md has the frame counts). The critic's 3D poses
 # and the generator's 2D inputs come from different people, so no 2D pose is ever paired with
 # its own 3D pose (weak supervision); the test subjects are seen by neither.
-CRITIC_SUBJECTS: tuple[str, ...] = ("07", "09", "13", "60")           # walk, run, jumps, salsa (lead)
-PROJECTION_SUBJECTS: tuple[str, ...] = ("03", "05", "06", "08", "10", "12", "14")  # walks, jump/reach
+# The varied subjects are shared out so that each side sees sitting or bending, standing and
+# stylised walks: critic 143 (sit, bend to pick up), 137 (idle, posing), 144 (cartwheels, kicks,
+# yoga), 104 (zombie walks); projections 75 (sitting), 94 (dance), 105 and 120 (stylised walks).
+CRITIC_SUBJECTS: tuple[str, ...] = ("07", "09", "13", "60", "104", "137", "143", "144")
+PROJECTION_SUBJECTS: tuple[str, ...] = ("03", "05", "06", "08", "10", "12", "14", "75", "94", "105", "120")
 TEST_SUBJECTS: tuple[str, ...] = ("02", "16", "61")                   # walk/run/jump, jumps, salsa (follow)
 
 # ---- MPII Human Pose (2D) --------------------------------------------------------------------
@@ -543,6 +614,7 @@ class Projections(NamedTuple):
     keypoints_2d: np.ndarray   # [F, 17, 2] float32 pixels, detector-like noise; dropped joints at the pelvis
     poses_camera: np.ndarray   # [F, 17, 3] float32 mm, root-relative, camera frame (what was projected)
     weights: np.ndarray        # [F, 17] float32, 1 for a detected joint, 0 for a dropped one
+    rotations: np.ndarray      # [F, 3, 3] float32, world -> camera: the camera each pose was seen by
 
 
 def project_random_cameras(poses_world: np.ndarray, rng: np.random.Generator, noise_px: float = 4.0,
@@ -579,4 +651,4 @@ def project_random_cameras(poses_world: np.ndarray, rng: np.random.Generator, no
     keypoints = np.where(outlier[..., None], keypoints + jump, keypoints)
     weights = (rng.random((n, NUM_JOINTS)) >= dropout_prob).astype(np.float32)
     keypoints = np.where(weights[..., None] > 0, keypoints, keypoints[:, PELVIS:PELVIS + 1])
-    return Projections(keypoints.astype(np.float32), poses_camera.astype(np.float32), weights)
+    return Projections(keypoints.astype(np.float32), poses_camera.astype(np.float32), weights, R.astype(np.float32))

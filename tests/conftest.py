@@ -23,6 +23,13 @@ def data_root() -> Path:
 
 
 @pytest.fixture(scope="session")
+def cmu_trials(data_root: Path) -> dict:
+    """Every shared CMU take (cmu_mocap/ and cmu_mocap_varied/) as H36M-17 poses, read once."""
+    from models import datasets
+    return datasets.load_cmu_trials(data_root, progress=False)
+
+
+@pytest.fixture(scope="session")
 def media_dir(data_root: Path) -> Path:
     return data_root / "media" / "tfjs_models_pose_detection"
 
@@ -75,7 +82,7 @@ def x_display():
 TINY_TRAINING = ["--steps", "300", "--batch-size", "32", "--critic-steps", "2", "--width", "512",
                  "--critic-kcs-width", "256", "--lr", "3e-4", "--eval-every", "150",
                  "--checkpoint-every", "150", "--eval-frames", "300", "--augmented-pool-factor", "0.2",
-                 "--export-onnx", "false"]
+                 "--camera-input", "true", "--export-onnx", "false"]
 
 
 @pytest.fixture(scope="session")

@@ -99,8 +99,39 @@ def test_split_is_disjoint_and_covers_the_shared_subjects(data_root):
     critic, projection, test = (set(datasets.CRITIC_SUBJECTS), set(datasets.PROJECTION_SUBJECTS),
                                 set(datasets.TEST_SUBJECTS))
     assert not (critic & projection) and not (critic & test) and not (projection & test)
-    on_disk = {p.name.split("_")[0] for p in (data_root / "cmu_mocap").rglob("*.bvh")}
+    on_disk = {p.name.split("_")[0] for folder in ("cmu_mocap", datasets.VARIED_FOLDER)
+               for p in (data_root / folder).rglob("*.bvh")}
     assert critic | projection | test == on_disk
+
+
+def test_varied_clips_load_beside_the_others_without_their_t_pose(data_root, cmu_trials, tmp_path):
+    trials = cmu_trials
+    assert {"75_17", "143_18", "144_30", "02_08"} <= set(trials) and "07_01" in trials
+    # 75_17 (60 fps): frame 0 is the converter's T-pose, arms straight out at shoulder height
+    clip = tmp_path / "75" / "75_17.bvh"
+    clip.parent.mkdir()
+    shutil.copy(next((data_root / datasets.VARIED_FOLDER).rglob("75_17.bvh")), clip)
+    with_t_pose = datasets.load_cmu_sequences(tmp_path, progress=False)["75_17"]
+    assert len(with_t_pose) == len(trials["75_17"]) + 1 or len(with_t_pose) == len(trials["75_17"])
+    j = datasets.JOINT_INDEX
+    arm_drop = lambda poses: np.abs(poses[:, j["left_wrist"], 1] - poses[:, j["left_shoulder"], 1])  # noqa: E731
+    assert arm_drop(with_t_pose)[0] < 80                   # mm below the shoulder: the T-pose
+    assert arm_drop(trials["75_17"])[0] > 300              # the take itself starts with the arms down
+
+
+def test_every_shared_take_has_an_activity_group(cmu_trials):
+    groups = {t: datasets.activity_group(t) for t in cmu_trials}
+    assert "other" not in groups.values(), [t for t, g in groups.items() if g == "other"]
+    assert set(groups.values()) == set(datasets.ACTIVITY_GROUPS)
+    assert groups["143_18"] == "sitting/bending" and groups["02_08"] == "swordplay" and groups["02_01"] == "walk/run"
+
+
+def test_balanced_sampling_evens_out_the_activity_groups():
+    labels = np.array(["walk"] * 900 + ["sit"] * 100)
+    rng = np.random.default_rng(0)
+    for power, sit_share in ((0.0, 0.1), (0.5, 0.25), (1.0, 0.5)):
+        draws = labels[np.searchsorted(datasets.balanced_cdf(labels, power), rng.random(20000))]
+        assert np.mean(draws == "sit") == pytest.approx(sit_share, abs=0.015)
 
 
 # ---- MPII -----------------------------------------------------------------------------------
