@@ -69,6 +69,19 @@ def rotation_from_camera(K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return R, S.mean(axis=-1)
 
 
+def camera_angles(K: np.ndarray) -> np.ndarray:
+    """(elevation, roll) [..., 2] radians of weak-perspective cameras K [..., 2, 3] looking at a
+    canonical pose: elevation positive looking down (as random_camera_rotations), roll the turn
+    of the image about the optical axis (gravity drawn towards the image's down when zero).
+    For K = s * (Rz(roll) Rx(-elevation) Ry(azimuth))[:2] these are the angles put in."""
+    K = np.asarray(K, dtype=np.float64)
+    towards_camera = np.cross(K[..., 0, :], K[..., 1, :])
+    sine = -towards_camera[..., 1] / np.maximum(np.linalg.norm(towards_camera, axis=-1), 1e-12)
+    elevation = np.arcsin(np.clip(sine, -1.0, 1.0))
+    roll = np.arctan2(-K[..., 0, 1], K[..., 1, 1])
+    return np.stack([elevation, roll], axis=-1)
+
+
 # Elevations of the training cameras, degrees (positive: looking down): level to well above a person,
 # and a little below. Training also holds the lifter's estimated camera to this range where asked.
 TRAINING_ELEVATION_DEG: tuple[float, float] = (-15.0, 45.0)

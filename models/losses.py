@@ -37,22 +37,40 @@ def camera_loss(camera: torch.Tensor) -> torch.Tensor:
     return (2.0 / trace.view(-1, 1, 1) * kkt - eye).pow(2).sum((1, 2)).sqrt().mean()
 
 
+def camera_angles(camera: torch.Tensor) -> torch.Tensor:
+    """(elevation, roll) [B, 2] radians of cameras K [B,2,3]: models.camera.camera_angles in torch."""
+    # K's rows span the image plane; their cross product is the camera's depth axis, which points
+    # towards the camera (depth grows towards it), and y is down: looking down means a negative y.
+    towards_camera = torch.linalg.cross(camera[:, 0], camera[:, 1])
+    sine = -towards_camera[:, 1] / towards_camera.norm(dim=-1).clamp_min(1e-8)
+    elevation = torch.asin(sine.clamp(-1.0 + 1e-6, 1.0 - 1e-6))
+    roll = torch.atan2(-camera[:, 0, 1], camera[:, 1, 1])
+    return torch.stack([elevation, roll], dim=1)
+
+
 def camera_elevation_loss(camera: torch.Tensor, low_deg: float, high_deg: float) -> torch.Tensor:
     """Mean angle (radians) by which each camera K [B,2,3] looks down more than `high_deg` or up more
     than `low_deg` at the canonical pose (elevation: positive looking down, as
     models.camera.random_camera_rotations). A pose far from the training data can be explained by
     a steep camera and a tilted body; real cameras are seldom steep."""
-    # K's rows span the image plane; their cross product is the camera's depth axis, which points
-    # towards the camera (depth grows towards it), and y is down: looking down means a negative y.
-    towards_camera = torch.linalg.cross(camera[:, 0], camera[:, 1])
-    sine = -towards_camera[:, 1] / towards_camera.norm(dim=-1).clamp_min(1e-8)
-    elevation = torch.asin(sine.clamp(-1.0, 1.0))
+    elevation = camera_angles(camera)[:, 0]
     low, high = torch.deg2rad(torch.tensor([low_deg, high_deg], device=camera.device, dtype=camera.dtype))
     return (torch.relu(low - elevation) + torch.relu(elevation - high)).mean()
 
 
+def given_camera_loss(camera: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+    """Mean angle (radians) between the estimated cameras K [B,2,3] and the cameras the generator
+    was told (condition [B,3]: given, elevation, roll), over the rows where one was given: told
+    the camera, the lifter must explain the 2D by the pose, not by another camera."""
+    given = condition[:, 0]
+    difference = camera_angles(camera) - condition[:, 1:]
+    difference = torch.atan2(torch.sin(difference), torch.cos(difference))  # wrap the roll
+    return (difference.abs().sum(1) * given).sum() / given.sum().clamp_min(1.0)
+
+
 def view_consistency_loss(generator: torch.nn.Module, pose_3d: torch.Tensor, rotations: torch.Tensor,
-                          noise_px: float = 0.0, dropout: float = 0.0) -> torch.Tensor:
+                          noise_px: float = 0.0, dropout: float = 0.0,
+                          condition: torch.Tensor | None = None) -> torch.Tensor:
     """Mean joint distance (metres) between canonical poses and the generator's lift of the same
     poses seen from other cameras (`rotations` [B, 3, 3], canonical -> camera).
 
@@ -65,7 +83,8 @@ def view_consistency_loss(generator: torch.nn.Module, pose_3d: torch.Tensor, rot
     The second view can be made as imperfect as a detector's (`noise_px` jitter for a person
     500 px tall; each joint dropped with probability `dropout`, placed on the pelvis as missing
     joints are): the generator must then give back the whole pose from a view with joints
-    missing, which nothing else teaches it.
+    missing, which nothing else teaches it. `condition` (models.repnet.camera_condition) tells a
+    generator with a camera input the other view's camera, which is known here exactly.
     """
     view = pose_3d @ rotations[:, :2].transpose(1, 2)  # orthographic: normalization removes the scale
     if noise_px > 0:
@@ -76,7 +95,7 @@ def view_consistency_loss(generator: torch.nn.Module, pose_3d: torch.Tensor, rot
         dropped[:, PELVIS] = False
         view = torch.where(dropped.unsqueeze(-1), view[:, PELVIS:PELVIS + 1], view)
     normalized, _, _ = normalize_2d(view)
-    again, _ = generator(normalized)
+    again, _ = generator(normalized) if condition is None else generator(normalized, condition)
     return (again - pose_3d).norm(dim=-1).mean()
 
 

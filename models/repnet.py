@@ -28,6 +28,9 @@ class RepNetConfig:
     critic_width: int = 100        # plain path of the critic
     critic_kcs_width: int = 1000   # KCS path of the critic
     use_kcs: bool = True           # False drops the critic's KCS path (an ablation)
+    camera_input: bool = False     # the generator also takes the camera's (given, elevation, roll), so a
+                                   # lift can be asked for under a known camera (the app's camera lock)
+    critic_2d_width: int = 256     # the 2D critic (models.train --weight-2d-prior)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,27 +62,50 @@ def normalize_2d(keypoints: torch.Tensor, eps: float = 1e-6) -> tuple[torch.Tens
     return centred / scale, pelvis, scale
 
 
+CAMERA_CONDITION_SIZE = 3  # (given: 1 or 0, elevation, roll), radians; all zero when not given
+
+
+def camera_condition(angles: torch.Tensor, given: torch.Tensor | None = None) -> torch.Tensor:
+    """The generator's camera input [B, 3] from (elevation, roll) [B, 2] radians
+    (models.camera.camera_angles) and a mask [B] of the rows where they are given (default: all)."""
+    given = torch.ones(angles.shape[0], dtype=angles.dtype, device=angles.device) if given is None else given
+    given = given.to(angles.dtype).view(-1, 1)
+    return torch.cat([given, angles * given], dim=1)
+
+
 class PoseAndCamera(nn.Module):
-    """The generator: normalized 2D pose -> (3D pose in metres [B,17,3], camera K [B,2,3])."""
+    """The generator: normalized 2D pose -> (3D pose in metres [B,17,3], camera K [B,2,3]).
+
+    With cfg.camera_input it also takes camera_condition(...) [B, 3]; left out, the camera is
+    unknown (all zeros), which is how the lifter of the ONNX contract runs."""
 
     def __init__(self, cfg: RepNetConfig):
         super().__init__()
         w, a = cfg.width, cfg.leaky_slope
-        self.stem = nn.Sequential(nn.Linear(2 * NUM_JOINTS, w), nn.LeakyReLU(a))
+        self.camera_input = cfg.camera_input
+        inputs = 2 * NUM_JOINTS + (CAMERA_CONDITION_SIZE if cfg.camera_input else 0)
+        self.stem = nn.Sequential(nn.Linear(inputs, w), nn.LeakyReLU(a))
         self.shared = nn.Sequential(*[ResidualBlock(w, a) for _ in range(cfg.shared_blocks)])
         self.pose = nn.Sequential(*[ResidualBlock(w, a) for _ in range(cfg.pose_blocks)],
                                   nn.Linear(w, w), nn.LeakyReLU(a), nn.Linear(w, 3 * NUM_JOINTS))
         self.camera = nn.Sequential(*[ResidualBlock(w, a) for _ in range(cfg.camera_blocks)],
                                     nn.Linear(w, 6))
 
-    def forward(self, pose_2d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.shared(self.stem(pose_2d.flatten(1)))
+    def forward(self, pose_2d: torch.Tensor,
+                condition: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        x = pose_2d.flatten(1)
+        if self.camera_input:
+            if condition is None:
+                condition = x.new_zeros(x.shape[0], CAMERA_CONDITION_SIZE)
+            x = torch.cat([x, condition], dim=1)
+        h = self.shared(self.stem(x))
         pose_3d = self.pose(h).view(-1, NUM_JOINTS, 3)
         pose_3d = pose_3d - pose_3d[:, PELVIS:PELVIS + 1]  # the pelvis is the origin by definition
         return pose_3d, self.camera(h).view(-1, 2, 3)
 
 
-def lift_mirror_averaged(generator: nn.Module, pose_2d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def lift_mirror_averaged(generator: nn.Module, pose_2d: torch.Tensor,
+                         condition: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Test-time augmentation: lift the 2D pose and its mirror image (x negated, left and right
     swapped) in one batch, mirror the second answer back and average the two.
 
@@ -88,12 +114,18 @@ def lift_mirror_averaged(generator: nn.Module, pose_2d: torch.Tensor) -> tuple[t
     in the canonical frame. For a model that predicts in the camera frame (the supervised
     baseline) mirroring back is the same operation. The network's errors on a pose and on its
     mirror image are partly independent, so the average is closer to the truth (docs/model.md).
+    A camera condition mirrors too: the elevation stays, the roll changes sign.
     """
     swap = list(MIRROR_PERMUTATION)
     flip_2d = pose_2d.new_tensor([-1.0, 1.0])
     flip_3d = pose_2d.new_tensor([-1.0, 1.0, 1.0])
     n = pose_2d.shape[0]
-    poses, cameras = generator(torch.cat([pose_2d, pose_2d[:, swap] * flip_2d]))
+    both = torch.cat([pose_2d, pose_2d[:, swap] * flip_2d])
+    if condition is None:
+        poses, cameras = generator(both)
+    else:
+        mirrored = condition * condition.new_tensor([1.0, 1.0, -1.0])
+        poses, cameras = generator(both, torch.cat([condition, mirrored]))
     pose = (poses[:n] + poses[n:][:, swap] * flip_3d) / 2
     camera = (cameras[:n] + flip_2d.view(2, 1) * cameras[n:] * flip_3d) / 2
     return pose, camera
@@ -115,11 +147,14 @@ def to_reference_size(pose_3d: torch.Tensor, camera: torch.Tensor) -> tuple[torc
 
 
 def lift(generator: nn.Module, pose_2d: torch.Tensor, mirror_average: bool = True,
-         reference_size: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+         reference_size: bool = True, condition: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Normalized 2D -> (3D pose in metres, camera) as the shipped lifter computes them: the
     generator, by default averaged with its lift of the mirror image (lift_mirror_averaged) and
-    scaled to the reference body (to_reference_size)."""
-    pose, camera = lift_mirror_averaged(generator, pose_2d) if mirror_average else generator(pose_2d)
+    scaled to the reference body (to_reference_size). condition: a known camera (camera_condition)."""
+    if mirror_average:
+        pose, camera = lift_mirror_averaged(generator, pose_2d, condition)
+    else:
+        pose, camera = generator(pose_2d) if condition is None else generator(pose_2d, condition)
     return to_reference_size(pose, camera) if reference_size else (pose, camera)
 
 
@@ -158,6 +193,21 @@ class Critic(nn.Module):
         return self.head(features).squeeze(1)
 
 
+class Critic2D(nn.Module):
+    """Wasserstein critic on normalized 2D poses [B,17,2]: does this view of a person look like
+    the people in in-the-wild photos (MPII)? A prior that 2D annotations can teach (Chen et al.,
+    CVPR 2019; Wandt et al., ElePose, CVPR 2022)."""
+
+    def __init__(self, cfg: RepNetConfig):
+        super().__init__()
+        a, w = cfg.leaky_slope, cfg.critic_2d_width
+        self.net = nn.Sequential(nn.Linear(2 * NUM_JOINTS, w), nn.LeakyReLU(a), ResidualBlock(w, a),
+                                 nn.Linear(w, 1))
+
+    def forward(self, pose_2d: torch.Tensor) -> torch.Tensor:
+        return self.net(pose_2d.flatten(1)).squeeze(1)
+
+
 class Lifter(nn.Module):
     """The deployable lifter behind the ONNX contract: pixels in, millimetres and camera out.
 
@@ -175,4 +225,16 @@ class Lifter(nn.Module):
     def forward(self, keypoints_2d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         normalized, _, _ = normalize_2d(keypoints_2d)
         pose_m, camera = lift(self.generator, normalized, self.mirror_average, self.reference_size)
+        return pose_m * MM_PER_METRE, camera / MM_PER_METRE
+
+
+class LifterUnderCamera(Lifter):
+    """The same lifter, told the camera: keypoints_2d [N,17,2] pixels and camera_angles [N,2]
+    (elevation, roll, radians; models.camera.camera_angles) -> pose_3d, camera as Lifter.
+    Needs a generator trained with RepNetConfig.camera_input."""
+
+    def forward(self, keypoints_2d: torch.Tensor, camera_angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        normalized, _, _ = normalize_2d(keypoints_2d)
+        pose_m, camera = lift(self.generator, normalized, self.mirror_average, self.reference_size,
+                              camera_condition(camera_angles))
         return pose_m * MM_PER_METRE, camera / MM_PER_METRE

@@ -30,12 +30,13 @@ import torch
 from tqdm import tqdm
 
 from models import augment, datasets
-from models.camera import TRAINING_ELEVATION_DEG, canonicalize, random_camera_rotations
+from models.camera import TRAINING_ELEVATION_DEG, camera_angles, canonicalize, random_camera_rotations
 from models.checkpoint import load_checkpoint, save_checkpoint, CheckpointError
 from models.evaluate import evaluate_lifter, make_eval_set
 from models.losses import (camera_elevation_loss, camera_loss, critic_loss, default_joint_weights,
-                           reprojection_loss, view_consistency_loss)
-from models.repnet import Critic, PoseAndCamera, RepNetConfig, normalize_2d, reproject
+                           given_camera_loss, reprojection_loss, view_consistency_loss)
+from models.repnet import (Critic, Critic2D, PoseAndCamera, RepNetConfig, camera_condition, normalize_2d,
+                           reproject)
 from models.skeleton import JOINT_INDEX, MIRROR_PERMUTATION, NUM_JOINTS, mirror
 
 MM_PER_METRE = 1000.0
@@ -69,6 +70,15 @@ class TrainConfig:
     weight_camera_elevation: float = 0.0    # radians by which the estimated camera looks more steeply up or down
                                             # than camera_elevation_deg (losses.camera_elevation_loss). 0: off (paper)
     camera_elevation_deg: tuple = TRAINING_ELEVATION_DEG  # allowed elevations: the training cameras' range
+    camera_given_fraction: float = 0.5     # with --camera-input: share of projected 2D (and of view-consistency
+                                           # views) lifted with their camera's elevation and roll given
+    camera_given_noise_deg: float = 2.0    # error put on a given camera (the app's running estimate is not exact)
+    weight_camera_given: float = 1.0       # radians between the estimated and the given camera
+                                           # (losses.given_camera_loss)
+    weight_2d_prior: float = 0.0       # a second critic judges the predicted pose, seen from a random camera,
+                                       # against in-the-wild MPII 2D poses (repnet.Critic2D). 0: off (paper)
+    group_balance: float = 0.5         # sample each 3D pose with weight (its activity group's size) ** -this:
+                                       # 0 uniform (walking dominates), 1 every activity group alike
     ema_decay: float = 0.0             # exponential moving average of the generator's weights (e.g. 0.999):
                                        # smooths the adversarial game's step-to-step wobble; the average is
                                        # what is evaluated, saved as "generator" and exported. 0: off (paper)
@@ -154,6 +164,7 @@ def main(argv: list[str] | None = None) -> dict:
     # ---- data -------------------------------------------------------------------------------
     t0 = time.time()
     cmu = datasets.load_cmu_poses(Path(cfg.data_root))
+    cmu_groups = datasets.load_cmu_activities(Path(cfg.data_root), progress=False)
     missing = sorted(set(cfg.critic_subjects + cfg.projection_subjects + cfg.test_subjects) - set(cmu))
     if missing:
         raise datasets.DataError(f"CMU subject(s) {', '.join(missing)} not found under {cfg.data_root}; "
@@ -171,8 +182,14 @@ def main(argv: list[str] | None = None) -> dict:
         parts = [cmu[s] for s in subjects] + [src.poses for src in sources]
         return np.concatenate(parts) if parts else np.zeros((0, NUM_JOINTS, dims), np.float32)
 
+    def groups_of(subjects: tuple, sources: list) -> np.ndarray:  # one activity label per pose of gathered()
+        parts = [cmu_groups[s] for s in subjects] + [np.full(len(src.poses), "your data") for src in sources]
+        return np.concatenate(parts) if parts else np.zeros(0, str)
+
     critic_world = gathered(cfg.critic_subjects, critic_sources)
     projection_world = gathered(cfg.projection_subjects, projection_sources)
+    critic_groups = groups_of(cfg.critic_subjects, critic_sources)
+    projection_groups = groups_of(cfg.projection_subjects, projection_sources)
     test_world = gathered(cfg.test_subjects, [])
     if not len(critic_world) or not len(test_world):
         raise datasets.DataError("the critic needs 3D poses and the evaluation held-out subjects; "
@@ -181,12 +198,17 @@ def main(argv: list[str] | None = None) -> dict:
         n_extra = int(len(projection_world) * cfg.augment_projections)
         projection_world = np.concatenate([projection_world,
                                            augment.crossover_and_mutate(projection_world, n_extra, rng)])
+        projection_groups = np.concatenate([projection_groups, np.full(n_extra, "recombined")])
 
     real_poses = canonicalize(critic_world)
     if cfg.augment_crossover and cfg.augmented_pool_factor > 0:
         n_extra = int(len(real_poses) * cfg.augmented_pool_factor)
         real_poses = np.concatenate([real_poses, canonicalize(augment.crossover_and_mutate(real_poses, n_extra, rng))])
+        critic_groups = np.concatenate([critic_groups, np.full(n_extra, "recombined")])
     real_poses = (real_poses / MM_PER_METRE).astype(np.float32)
+    # rare activities (sitting, bending, standing still: what people in front of a webcam do) drawn more often
+    critic_cdf = datasets.balanced_cdf(critic_groups, cfg.group_balance)
+    projection_cdf = datasets.balanced_cdf(projection_groups, cfg.group_balance) if len(projection_groups) else None
 
     # the generator's 2D: MPII and given 2D as annotated, projections of 3D poses for the rest of each batch
     mpii_2d, mpii_weights = (datasets.load_mpii_2d(Path(cfg.data_root)) if cfg.mpii_fraction > 0
@@ -203,7 +225,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"poses, {len(given_2d)} given 2D poses, {len(eval_set.keypoints_2d)} eval frames ({time.time() - t0:.1f} s)")
 
     def real_batch(n: int) -> torch.Tensor:
-        batch = real_poses[rng.integers(0, len(real_poses), n)]
+        batch = real_poses[np.searchsorted(critic_cdf, rng.random(n))]
         if cfg.augment_mirror:
             batch = augment.random_mirror(batch, rng)
         if cfg.augment_bone_lengths:
@@ -212,14 +234,23 @@ def main(argv: list[str] | None = None) -> dict:
 
     joint_weights = default_joint_weights()
 
-    def generator_batch(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def told_cameras(angles: np.ndarray) -> torch.Tensor:
+        """camera_condition for (elevation, roll) [n, 2]: given for a random share, with some error."""
+        given = rng.random(len(angles)) < cfg.camera_given_fraction
+        noisy = angles + np.deg2rad(cfg.camera_given_noise_deg) * rng.normal(size=angles.shape)
+        return camera_condition(torch.from_numpy(noisy.astype(np.float32)), torch.from_numpy(given))
+
+    def generator_batch(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(normalized 2D [n,17,2], joint weights [n,17], camera condition [n,3]: none for annotated 2D)."""
         n_mpii, n_given = int(round(n * shares[0])), int(round(n * shares[1]))
         n_projected = n - n_mpii - n_given
-        parts = []
+        parts, condition = [], torch.zeros(n, 3)
         if n_projected:
-            idx = rng.integers(0, len(projection_world), n_projected)
+            idx = np.searchsorted(projection_cdf, rng.random(n_projected))
             projected = datasets.project_random_cameras(projection_world[idx], rng, noise_px=cfg.noise_px)
             parts.append((projected.keypoints_2d, projected.weights))
+            if model_cfg.camera_input:
+                condition[:n_projected] = told_cameras(camera_angles(projected.rotations[:, :2]))
         for count, keypoints, present in ((n_mpii, mpii_2d, mpii_weights), (n_given, given_2d, given_weights)):
             if count:
                 pick = rng.integers(0, len(keypoints), count)
@@ -227,16 +258,29 @@ def main(argv: list[str] | None = None) -> dict:
         kp = np.concatenate([k for k, _ in parts]).astype(np.float32)
         weights = np.concatenate([w for _, w in parts]).astype(np.float32)
         normalized, _, _ = normalize_2d(torch.from_numpy(kp))
-        return normalized, torch.from_numpy(weights) * joint_weights
+        return normalized, torch.from_numpy(weights) * joint_weights, condition
+
+    # the 2D prior's real poses: MPII people with every joint annotated, and their mirror images
+    complete = mpii_weights.min(axis=1) > 0 if cfg.weight_2d_prior > 0 else np.zeros(len(mpii_2d), bool)
+    if cfg.weight_2d_prior > 0 and not complete.any():
+        raise datasets.DataError("--weight-2d-prior needs MPII 2D poses: give a positive --mpii-fraction")
+    real_2d = normalize_2d(torch.from_numpy(with_mirrored_2d(mpii_2d[complete], mpii_weights[complete])[0]))[0]
+
+    def seen_from_random_cameras(pose: torch.Tensor) -> torch.Tensor:
+        """Canonical poses [B,17,3] seen by random training cameras, orthographic, normalized."""
+        rotations = torch.from_numpy(random_camera_rotations(len(pose), rng).astype(np.float32)).to(pose.device)
+        return normalize_2d(pose @ rotations[:, :2].transpose(1, 2))[0]
 
     # ---- model and optimizers ---------------------------------------------------------------
     generator = PoseAndCamera(model_cfg).to(device)
     critic = Critic(model_cfg).to(device)
+    critic_2d = Critic2D(model_cfg).to(device) if cfg.weight_2d_prior > 0 else None
     # the weights that are evaluated and shipped: the running average where one is kept
     averaged = copy.deepcopy(generator).requires_grad_(False) if cfg.ema_decay > 0 else None
     deployed = averaged if averaged is not None else generator
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     opt_c = torch.optim.Adam(critic.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    opt_c2 = torch.optim.Adam(critic_2d.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2)) if critic_2d else None
     milestones = [int(f * cfg.steps) for f in cfg.lr_decay_at]
     sched_g = torch.optim.lr_scheduler.MultiStepLR(opt_g, milestones, cfg.lr_decay)
     sched_c = torch.optim.lr_scheduler.MultiStepLR(opt_c, milestones, cfg.lr_decay)
@@ -251,6 +295,9 @@ def main(argv: list[str] | None = None) -> dict:
         critic.load_state_dict(state["critic"])
         opt_g.load_state_dict(state["opt_generator"])
         opt_c.load_state_dict(state["opt_critic"])
+        if critic_2d is not None:
+            critic_2d.load_state_dict(state["critic_2d"])
+            opt_c2.load_state_dict(state["opt_critic_2d"])
         sched_g.load_state_dict(state["sched_generator"])
         sched_c.load_state_dict(state["sched_critic"])
         history = state["history"]
@@ -263,6 +310,7 @@ def main(argv: list[str] | None = None) -> dict:
         return {"step": step, "model_config": model_cfg.to_dict(), "train_config": _jsonable(asdict(cfg)),
                 "data": describe_data(cfg, shares), "generator": deployed.state_dict(), "critic": critic.state_dict(),
                 **({"generator_training": generator.state_dict()} if averaged is not None else {}),
+                **({"critic_2d": critic_2d.state_dict(), "opt_critic_2d": opt_c2.state_dict()} if critic_2d else {}),
                 "opt_generator": opt_g.state_dict(), "opt_critic": opt_c.state_dict(),
                 "sched_generator": sched_g.state_dict(), "sched_critic": sched_c.state_dict(),
                 "history": history, "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
@@ -275,9 +323,9 @@ def main(argv: list[str] | None = None) -> dict:
     for step in progress:
         # critic: more steps than the generator keeps its Wasserstein estimate meaningful
         for _ in range(cfg.critic_steps):
-            inputs, _ = generator_batch(cfg.batch_size)
+            inputs, _, condition = generator_batch(cfg.batch_size)
             with torch.no_grad():
-                fake, _ = generator(inputs.to(device))
+                fake, _ = generator(inputs.to(device), condition.to(device))
             n_reflected = int(round(cfg.batch_size * cfg.reflected_negatives))
             if n_reflected:
                 fake[:n_reflected] = reflected_in_depth(real_batch(n_reflected)).to(device)
@@ -289,21 +337,33 @@ def main(argv: list[str] | None = None) -> dict:
             loss_c.backward()
             opt_c.step()
 
-        inputs, weights = generator_batch(cfg.batch_size)
-        inputs, weights = inputs.to(device), weights.to(device)
-        pose, camera = generator(inputs)
+        inputs, weights, condition = generator_batch(cfg.batch_size)
+        inputs, weights, condition = inputs.to(device), weights.to(device), condition.to(device)
+        pose, camera = generator(inputs, condition)
         loss_adv = -critic(pose).mean()
         loss_rep = reprojection_loss(reproject(pose, camera), inputs, weights)
         loss_cam = camera_loss(camera)
         loss_g = cfg.weight_adversarial * loss_adv + cfg.weight_reprojection * loss_rep + cfg.weight_camera * loss_cam
         if cfg.weight_camera_elevation > 0:
             loss_g = loss_g + cfg.weight_camera_elevation * camera_elevation_loss(camera, *cfg.camera_elevation_deg)
+        if model_cfg.camera_input:
+            loss_g = loss_g + cfg.weight_camera_given * given_camera_loss(camera, condition)
         loss_view = torch.zeros(())
         if cfg.weight_view_consistency > 0:
-            rotations = torch.from_numpy(random_camera_rotations(cfg.batch_size, rng).astype(np.float32))
-            loss_view = view_consistency_loss(generator, pose, rotations.to(device), cfg.view_consistency_noise_px,
-                                              cfg.view_consistency_dropout)
+            rotations = random_camera_rotations(cfg.batch_size, rng).astype(np.float32)
+            other_view = told_cameras(camera_angles(rotations[:, :2])).to(device) if model_cfg.camera_input else None
+            loss_view = view_consistency_loss(generator, pose, torch.from_numpy(rotations).to(device),
+                                              cfg.view_consistency_noise_px, cfg.view_consistency_dropout, other_view)
             loss_g = loss_g + cfg.weight_view_consistency * loss_view
+        loss_2d = torch.zeros(())
+        if critic_2d is not None:  # the 2D prior: one critic step, then the generator's term
+            real = real_2d[rng.integers(0, len(real_2d), cfg.batch_size)].to(device)
+            loss_c2, _ = critic_loss(critic_2d, real, seen_from_random_cameras(pose.detach()), cfg.gradient_penalty)
+            opt_c2.zero_grad(set_to_none=True)
+            loss_c2.backward()
+            opt_c2.step()
+            loss_2d = -critic_2d(seen_from_random_cameras(pose)).mean()
+            loss_g = loss_g + cfg.weight_2d_prior * loss_2d
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
@@ -316,7 +376,8 @@ def main(argv: list[str] | None = None) -> dict:
 
         if step % 50 == 0:
             for key, value in (("critic", loss_c), ("wasserstein", wasserstein), ("adversarial", loss_adv),
-                               ("reprojection", loss_rep), ("camera", loss_cam), ("view", loss_view)):
+                               ("reprojection", loss_rep), ("camera", loss_cam), ("view", loss_view),
+                               ("prior_2d", loss_2d)):
                 history.setdefault(key, []).append(float(value.detach()))
             history["step"].append(step)
             progress.set_postfix(W=f"{float(wasserstein):.3f}", rep=f"{loss_rep.item():.3f}", cam=f"{loss_cam.item():.3f}")

@@ -186,3 +186,19 @@ def test_mirrored_2d_poses_swap_sides_and_carry_their_missing_joints_along():
     left, right = JOINT_INDEX["left_wrist"], JOINT_INDEX["right_wrist"]
     assert both[2, right, 0] == -keypoints[0, left, 0] and both[2, right, 1] == keypoints[0, left, 1]
     assert both_weights[2, right] == 0.0 and both_weights[2, left] == 1.0
+
+
+def test_camera_input_and_2d_prior_train_and_resume(data_root, tmp_path):
+    """--camera-input learns to follow a given camera (losses.given_camera_loss); --weight-2d-prior
+    trains a second critic on MPII 2D poses; both are saved and resumed."""
+    base = ["--data-root", str(data_root), *SMALL, "--camera-input", "true", "--weight-2d-prior", "1",
+            "--mpii-fraction", "0.5", "--steps", "60", "--eval-every", "60", "--checkpoint-every", "30"]
+    history = train.main(base + ["--out-dir", str(tmp_path / "full")])
+    assert any(v != 0.0 for v in history["prior_2d"])
+    state = load_checkpoint(tmp_path / "full" / "checkpoint.pt")
+    assert state["model_config"]["camera_input"] and "critic_2d" in state
+    train.main(base + ["--out-dir", str(tmp_path / "half"), "--stop-after", "30"])
+    train.main(base + ["--out-dir", str(tmp_path / "half"), "--resume", str(tmp_path / "half" / "checkpoint.pt")])
+    resumed = load_checkpoint(tmp_path / "half" / "checkpoint.pt")
+    import torch
+    assert all(torch.allclose(resumed["critic_2d"][k], state["critic_2d"][k], atol=1e-5) for k in state["critic_2d"])
