@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--visibility-threshold", type=fraction, default=None, metavar="V",
                         help="joints MediaPipe rates below V (0-1) are held at their last confident place "
                              "relative to the pelvis for up to half a second (default 0.5)")
+    parser.add_argument("--camera-lock", choices=("auto", "off"), default="auto",
+                        help="auto (default): lift every frame under the camera's elevation and roll, "
+                             "estimated over the first seconds as the median of the lifter's own, and let go "
+                             "when the camera moves; off: estimate the camera afresh in every frame")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -300,7 +304,7 @@ def _main(argv: list[str] | None) -> int:
 
         show_progress = not args.no_progress and sys.stderr.isatty()  # decided before stderr becomes a pipe
         stack.enter_context(NativeLogFilter())
-        settings = EstimatorSettings(smoothing=not args.no_smoothing)
+        settings = EstimatorSettings(smoothing=not args.no_smoothing, camera_lock=args.camera_lock)
         for name in ("min_cutoff", "beta", "visibility_threshold"):
             if getattr(args, name) is not None:
                 setattr(settings, name, getattr(args, name))

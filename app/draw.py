@@ -66,9 +66,10 @@ def draw_keypoints_2d(frame_bgr: np.ndarray, keypoints_2d: np.ndarray | None,
     return out
 
 
-def draw_fps(frame_bgr: np.ndarray, fps: float, paused: bool = False) -> np.ndarray:
-    """Write "12.3 FPS" (and "PAUSED") in the top-left corner, in place; returns the frame."""
-    text = f"{fps:5.1f} FPS" + ("  PAUSED" if paused else "")
+def draw_fps(frame_bgr: np.ndarray, fps: float, paused: bool = False, status: str = "") -> np.ndarray:
+    """Write "12.3 FPS" (then "PAUSED" and a status such as the camera lock's) in the top-left
+    corner, in place; returns the frame."""
+    text = f"{fps:5.1f} FPS" + ("  PAUSED" if paused else "") + (f"  {status}" if status else "")
     scale = max(0.5, min(frame_bgr.shape[:2]) / 800)
     origin = (10, int(10 + 25 * scale))
     # A dark outline under the white text keeps it readable on any background.

@@ -22,10 +22,18 @@ from models.skeleton import NUM_JOINTS, PELVIS
 
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[1] / "models" / "repnet.onnx"
 INPUT_NAME = "keypoints_2d"
+CAMERA_INPUT_NAME = "camera_angles"  # the second graph's extra input: (elevation, roll) [N,2] radians
 OUTPUT_SHAPES = {"pose_3d": (NUM_JOINTS, 3), "camera": (2, 3)}
 
 MAX_ABS_PIXELS = 1e6    # beyond any real image: such input is corrupt, not a pose
 MIN_POSE_SIZE_PX = 2.0  # RMS joint distance from the pelvis below which a pose is degenerate
+
+
+def camera_graph_path(model_path: Path | str) -> Path:
+    """Where a lifter's lift-under-a-known-camera graph lives: beside it, `<name>_camera.onnx`
+    (export/camera_graph.py). Optional: a lifter without one runs with the camera unlocked."""
+    path = Path(model_path)
+    return path.with_name(f"{path.stem}_camera{path.suffix}")
 
 
 class ModelContractError(ValueError):
@@ -83,25 +91,44 @@ def _liftable(keypoints: np.ndarray) -> np.ndarray:
     return finite & (size >= MIN_POSE_SIZE_PX)
 
 
+def open_session(path: Path, threads: int = 1) -> ort.InferenceSession:
+    """An onnxruntime CPU session on `path`; ModelContractError in one line if it cannot be loaded."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads  # one thread: MediaPipe needs the other cores
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime raises its own exception types for unreadable models
+        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise ModelContractError(f"{path} is not a loadable ONNX model ({reason})") from None
+
+
 class Lifter:
-    """Lifts 2D keypoints (H36M-17, pixels) to 3D poses and weak-perspective cameras."""
+    """Lifts 2D keypoints (H36M-17, pixels) to 3D poses and weak-perspective cameras.
+
+    Where the model has a lift-under-a-known-camera graph beside it (camera_graph_path), that is
+    loaded too, and process() takes the camera to lift under (the app's camera lock)."""
 
     def __init__(self, model_path: Path | str = DEFAULT_MODEL_PATH, threads: int = 1):
         path = Path(model_path)
         if not path.is_file():
             raise ModelContractError(f"model not found: {path} (pass --model PATH to an ONNX lifter)")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads  # one thread: MediaPipe needs the other cores
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as err:  # onnxruntime raises its own exception types for unreadable models
-            reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-            raise ModelContractError(f"{path} is not a loadable ONNX model ({reason})") from None
+        self.session = open_session(path, threads)
         check_contract(self.session, path)
         self.path = path
         self.metadata = self._read_metadata()
         self.non_finite_streak = 0  # frames in a row the model answered with NaN or inf (a broken model)
+        camera_path = camera_graph_path(path)
+        self.under_camera = open_session(camera_path, threads) if camera_path.is_file() else None
+        if self.under_camera is not None and [i.name for i in self.under_camera.get_inputs()] != [INPUT_NAME,
+                                                                                                   CAMERA_INPUT_NAME]:
+            raise ModelContractError(f"{camera_path}: inputs are {[i.name for i in self.under_camera.get_inputs()]}, "
+                                     f"a lift-under-camera graph needs '{INPUT_NAME}' and '{CAMERA_INPUT_NAME}' "
+                                     "(export it with `python -m models.release`, or remove it)")
+
+    @property
+    def can_lift_under_camera(self) -> bool:
+        return self.under_camera is not None
 
     def _read_metadata(self) -> dict:
         props = self.session.get_modelmeta().custom_metadata_map
@@ -113,8 +140,10 @@ class Lifter:
                 metadata[key] = value
         return metadata
 
-    def process(self, keypoints_2d: np.ndarray) -> LiftResult:
-        """Lift one pose [17, 2] or a batch [N, 17, 2] (pixels). Never raises on bad values."""
+    def process(self, keypoints_2d: np.ndarray, camera_angles: np.ndarray | None = None) -> LiftResult:
+        """Lift one pose [17, 2] or a batch [N, 17, 2] (pixels). Never raises on bad values.
+        camera_angles: (elevation, roll) radians, [2] or [N, 2], of a known camera to lift under
+        (needs can_lift_under_camera); None lifts with the camera unknown."""
         keypoints = np.asarray(keypoints_2d, dtype=np.float64)
         if keypoints.shape == (NUM_JOINTS, 2):
             keypoints = keypoints[None]
@@ -126,7 +155,14 @@ class Lifter:
         valid = _liftable(keypoints)
         if valid.any():
             batch = keypoints[valid].astype(np.float32)
-            poses, cams = self.session.run(["pose_3d", "camera"], {INPUT_NAME: batch})
+            if camera_angles is None:
+                poses, cams = self.session.run(["pose_3d", "camera"], {INPUT_NAME: batch})
+            else:
+                if self.under_camera is None:
+                    raise ValueError(f"{self.path} has no lift-under-camera graph ({camera_graph_path(self.path).name})")
+                angles = np.broadcast_to(np.asarray(camera_angles, np.float32).reshape(-1, 2), (n, 2))[valid]
+                poses, cams = self.under_camera.run(["pose_3d", "camera"], {INPUT_NAME: batch,
+                                                                            CAMERA_INPUT_NAME: np.ascontiguousarray(angles)})
             ok = np.isfinite(poses).all(axis=(1, 2)) & np.isfinite(cams).all(axis=(1, 2))
             idx = np.flatnonzero(valid)
             pose_3d[idx[ok]], camera[idx[ok]] = poses[ok], cams[ok]

@@ -35,6 +35,7 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
+from app.camera_lock import CameraLock
 from app.capture import CameraSource, Frame, VideoSource
 from app.keypoints import Keypoints2D, PoseDetector
 from app.lifter import Lifter
@@ -96,6 +97,7 @@ class EstimatorSettings:
     beta: float = BETA                             # One Euro, per image height per second
     visibility_threshold: float = VISIBILITY_THRESHOLD
     hold_seconds: float = HOLD_SECONDS
+    camera_lock: str = "auto"                      # "auto": lift under the camera once it is known (app/camera_lock.py)
 
 
 class PoseEstimator:
@@ -113,8 +115,14 @@ class PoseEstimator:
         self.times = times if times is not None else StageTimes()
         self.occlusion = OcclusionFilter(self.settings.visibility_threshold, self.settings.hold_seconds)
         self.smoother = OneEuroFilter(self.settings.min_cutoff, self.settings.beta)
+        # the camera stays locked across frames without a person: they do not move the camera
+        self.camera_lock = (CameraLock() if self.settings.camera_lock == "auto" and lifter.can_lift_under_camera
+                            else None)
         # onnxruntime's first run allocates its buffers: do it now, not in the first frame.
-        self.lifter.process(np.stack([np.arange(NUM_JOINTS) * 10.0, np.arange(NUM_JOINTS) * 5.0], axis=1))
+        warm_up = np.stack([np.arange(NUM_JOINTS) * 10.0, np.arange(NUM_JOINTS) * 5.0], axis=1)
+        self.lifter.process(warm_up)
+        if self.camera_lock is not None:
+            self.lifter.process(warm_up, np.zeros(2))
 
     def reset(self) -> None:
         self.occlusion.reset()
@@ -150,12 +158,21 @@ class PoseEstimator:
         mark = self.times.lap("smoothing", mark)
 
         lifted = self.lifter.process(keypoints)
+        if self.camera_lock is not None and lifted.valid[0]:
+            angles = self.camera_lock.update(lifted.camera[0], time_s)
+            if angles is not None:
+                under_camera = self.lifter.process(keypoints, angles)
+                lifted = under_camera if under_camera.valid[0] else lifted
         self.times.lap("lifter", mark)
         valid = bool(lifted.valid[0])
         return FrameResult(index, time_s, detected=True,
                            keypoints_2d=keypoints.astype(np.float32), visibility=visibility.astype(np.float32),
                            pose_3d=lifted.pose_3d[0] if valid else None, camera=lifted.camera[0] if valid else None,
                            held=held)
+
+    def status(self) -> str:
+        """One line for the screen: whether the camera is locked (and where), or nothing."""
+        return self.camera_lock.state.describe() if self.camera_lock is not None else ""
 
     def close(self) -> None:
         self.detector.close()
@@ -187,10 +204,10 @@ class _Failure:
 _DONE = object()  # the end of a stage's output
 
 
-def _annotated_frame(viewer, frame: Frame, result: FrameResult, fps: float) -> np.ndarray:
+def _annotated_frame(viewer, frame: Frame, result: FrameResult, fps: float, status: str = "") -> np.ndarray:
     """The --save-video picture: the frame with its 2D keypoints beside the rendered 3D view."""
     from app.draw import compose_side_by_side, draw_fps, draw_keypoints_2d
-    left = draw_fps(draw_keypoints_2d(frame.image, result.keypoints_2d, result.visibility), fps)
+    left = draw_fps(draw_keypoints_2d(frame.image, result.keypoints_2d, result.visibility), fps, status=status)
     return compose_side_by_side(left, viewer.render_3d())
 
 
@@ -259,13 +276,14 @@ def run(source: VideoSource | CameraSource, estimator: PoseEstimator, *,
 
     def show(frame: Frame, result: FrameResult, fps: float) -> bool:
         """Update the viewer's windows; False once the user asked to quit."""
-        return viewer.update(frame.image, result.keypoints_2d, result.visibility, result.pose_3d, result.camera, fps)
+        return viewer.update(frame.image, result.keypoints_2d, result.visibility, result.pose_3d, result.camera, fps,
+                             status=estimator.status())
 
     def draw(frame: Frame, result: FrameResult, fps: float) -> bool:
         start = time.perf_counter()
         keep_going = show(frame, result, fps)
         if video_writer is not None:
-            video_writer.write(_annotated_frame(viewer, frame, result, fps))
+            video_writer.write(_annotated_frame(viewer, frame, result, fps, estimator.status()))
         times.add("drawing", time.perf_counter() - start)
         summary.drawn += 1
         while keep_going and viewer.paused and not interrupted.is_set():  # hold everything; the workers wait

@@ -281,8 +281,9 @@ class Viewer:
 
     def update(self, frame_bgr: np.ndarray | None, keypoints_2d: np.ndarray | None,
                visibility: np.ndarray | None, pose_3d: np.ndarray | None,
-               camera: np.ndarray | None, fps: float) -> bool:
+               camera: np.ndarray | None, fps: float, status: str = "") -> bool:
         """Show one frame's results; returns False once the user asked to quit (or closed the window).
+        status: a line written after the FPS on the 2D panel (the camera lock's state).
 
         pose_3d [17, 3] mm canonical and camera [2, 3] as the lifter returns them; None for either
         means no person this frame. keypoints_2d [17, 2] pixels and visibility [17] for the 2D panel.
@@ -295,7 +296,7 @@ class Viewer:
             self._show_pose(_usable_pose(pose_3d))
             self._show_camera(_usable_rotation(camera))
             if self._panel_name and frame_bgr is not None:
-                panel = draw_fps(draw_keypoints_2d(frame_bgr, keypoints_2d, visibility), fps)
+                panel = draw_fps(draw_keypoints_2d(frame_bgr, keypoints_2d, visibility), fps, status=status)
                 cv2.imshow(self._panel_name, panel)
         if self._panel_name:
             self._handle_panel_key()

@@ -4,7 +4,9 @@
 
 writes models/repnet.pt (generator weights in half precision, config, training history and the
 held-out reference poses; no critic or optimizer state) and models/repnet.onnx exported from it,
-so the ONNX model's checkpoint_sha256 names the file that ships beside it.
+so the ONNX model's checkpoint_sha256 names the file that ships beside it. A generator trained with
+a camera input also gets models/repnet_camera.onnx, its lift under a known camera (the app's camera
+lock; export/camera_graph.py).
 
 The shipped ONNX lifter is int8 (dynamic quantization of the fp32 export) unless --precision fp32:
 a quarter of the size, and inside the live pipeline, where MediaPipe keeps the caches full of its
@@ -37,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", default="repnet")
     parser.add_argument("--precision", choices=("int8", "fp32"), default="int8", help="of the shipped ONNX lifter")
     args = parser.parse_args(argv)
+    from export.camera_graph import export_camera_graph
     from export.onnx_export import export_checkpoint
 
     release = args.out_dir / f"{args.name}.pt"
@@ -47,8 +50,16 @@ def main(argv: list[str] | None = None) -> None:
         save_checkpoint(staged, slim(load_checkpoint(args.checkpoint)))
         report = export_checkpoint(staged, Path(folder) / f"{args.name}.onnx", precisions=("fp32", args.precision))
         kept = next(v for v in report.variants if v.precision == args.precision)
+        camera_graph = args.out_dir / f"{args.name}_camera.onnx"
+        staged_camera = Path(folder) / camera_graph.name
+        if load_checkpoint(staged)["model_config"].get("camera_input"):
+            export_camera_graph(staged, staged_camera, args.precision)
         shutil.move(staged, release)
         shutil.move(kept.path, args.out_dir / f"{args.name}.onnx")
+        if staged_camera.is_file():
+            shutil.move(staged_camera, camera_graph)
+        else:  # an older lift-under-camera graph would not belong to the new lifter
+            camera_graph.unlink(missing_ok=True)
     print(f"wrote {release} ({release.stat().st_size / 1e6:.1f} MB) and {args.out_dir / args.name}.onnx "
           f"({args.precision}, {kept.size_mb:.1f} MB)")
     print(report.table())
