@@ -41,6 +41,8 @@ class BaselineConfig:
     out_dir: str = "runs/baseline"
     seed: int = 0
     subjects: str = "projection"     # "projection" (RepNet's 2D subjects) or "training" (+ the critic subjects)
+    train_subjects: tuple = ()       # CMU subjects to train on instead (the cross-motion protocol's split)
+    test_subjects: tuple = ()        # CMU subjects to evaluate on during training instead of datasets.TEST_SUBJECTS
     # network: RepNet's generator (camera branch reduced to its output layer and unused)
     width: int = 1000
     shared_blocks: int = 1
@@ -77,9 +79,11 @@ def train(cfg: BaselineConfig, poses: dict[str, np.ndarray] | None = None) -> di
 
     if poses is None:
         poses = datasets.load_cmu_poses(Path(cfg.data_root))
-    names = datasets.PROJECTION_SUBJECTS + (datasets.CRITIC_SUBJECTS if cfg.subjects == "training" else ())
+    names = cfg.train_subjects or (
+        datasets.PROJECTION_SUBJECTS + (datasets.CRITIC_SUBJECTS if cfg.subjects == "training" else ()))
+    test_names = cfg.test_subjects or datasets.TEST_SUBJECTS
     train_world = np.concatenate([poses[s] for s in names if s in poses])
-    test_world = np.concatenate([poses[s] for s in datasets.TEST_SUBJECTS if s in poses])
+    test_world = np.concatenate([poses[s] for s in test_names if s in poses])
     eval_set = make_eval_set(test_world, n_frames=cfg.eval_frames, noise_px=cfg.noise_px, seed=1234)
     print(f"supervised baseline: {len(train_world)} paired training poses (CMU {', '.join(names)}), "
           f"{len(eval_set.keypoints_2d)} eval frames")
@@ -115,9 +119,10 @@ def train(cfg: BaselineConfig, poses: dict[str, np.ndarray] | None = None) -> di
 
     save_checkpoint(out_dir / "checkpoint.pt", {
         "model_kind": MODEL_KIND, "step": cfg.steps, "model_config": model_config(cfg).to_dict(),
-        "train_config": asdict(cfg), "seconds": time.time() - start,
+        "train_config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
+        "seconds": time.time() - start,
         "data": {"paired_2d_3d": f"CMU subjects {', '.join(names)}, random cameras, {cfg.noise_px} px noise",
-                 "held_out": f"CMU subjects {', '.join(datasets.TEST_SUBJECTS)}"},
+                 "held_out": f"CMU subjects {', '.join(test_names)}"},
         "generator": model.state_dict(), "history": history,
         "reference_inputs": torch.from_numpy(eval_set.keypoints_2d[:256].astype(np.float32)),
         "reference_poses": torch.from_numpy(eval_set.poses_camera[:256].astype(np.float32))})
@@ -129,9 +134,14 @@ def parse_args(argv: list[str] | None = None) -> BaselineConfig:
     parser = argparse.ArgumentParser(prog="python -m models.baseline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     for f in fields(BaselineConfig):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
-                            help=f"default {f.default}")
-    return BaselineConfig(**vars(parser.parse_args(argv)))
+        if isinstance(f.default, tuple):
+            parser.add_argument(f"--{f.name.replace('_', '-')}", nargs="*", default=f.default,
+                                help="default: see --subjects")
+        else:
+            parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
+                                help=f"default {f.default}")
+    values = vars(parser.parse_args(argv))
+    return BaselineConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 def main(argv: list[str] | None = None) -> dict:
