@@ -35,7 +35,7 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from app.camera_lock import CameraLock
+from app.camera_lock import CameraLock, lift_under_lock
 from app.capture import CameraSource, Frame, VideoSource
 from app.keypoints import Keypoints2D, PoseDetector
 from app.lifter import Lifter
@@ -44,6 +44,7 @@ from app.priority import lower_this_thread
 from app.occlusion import HOLD_SECONDS, VISIBILITY_THRESHOLD, OcclusionFilter
 from app.results import AnnotatedVideoWriter, FrameResult, ResultsWriter
 from app.smoothing import BETA, MIN_CUTOFF_HZ, OneEuroFilter
+from app.world import DEFAULT_FOV_DEG, WorldTracker
 from models.skeleton import NUM_JOINTS
 
 STAGES = ("capture", "mediapipe", "mapping", "occlusion", "smoothing", "lifter", "drawing", "writing")
@@ -98,6 +99,7 @@ class EstimatorSettings:
     visibility_threshold: float = VISIBILITY_THRESHOLD
     hold_seconds: float = HOLD_SECONDS
     camera_lock: str = "auto"                      # "auto": lift under the camera once it is known (app/camera_lock.py)
+    fov_deg: float = DEFAULT_FOV_DEG               # the camera's horizontal field of view (app/world.py)
 
 
 class PoseEstimator:
@@ -118,6 +120,7 @@ class PoseEstimator:
         # the camera stays locked across frames without a person: they do not move the camera
         self.camera_lock = (CameraLock() if self.settings.camera_lock == "auto" and lifter.can_lift_under_camera
                             else None)
+        self.world = WorldTracker(self.settings.fov_deg)  # keeps its camera across frames without a person
         # onnxruntime's first run allocates its buffers: do it now, not in the first frame.
         warm_up = np.stack([np.arange(NUM_JOINTS) * 10.0, np.arange(NUM_JOINTS) * 5.0], axis=1)
         self.lifter.process(warm_up)
@@ -127,10 +130,11 @@ class PoseEstimator:
     def reset(self) -> None:
         self.occlusion.reset()
         self.smoother.reset()
+        self.world.forget_person()
 
     def process(self, image_bgr: np.ndarray, index: int, time_s: float) -> FrameResult:
         """Both halves on one frame (the pipeline runs them on two threads)."""
-        return self.lift(self.detect(image_bgr), index, time_s, image_bgr.shape[0])
+        return self.lift(self.detect(image_bgr), index, time_s, image_bgr.shape[0], image_bgr.shape[1])
 
     def detect(self, image_bgr: np.ndarray, image_rgb: np.ndarray | None = None) -> Keypoints2D | None:
         """MediaPipe on one frame: the 33 landmarks in pixels, or None when nobody is found."""
@@ -139,7 +143,8 @@ class PoseEstimator:
         self.times.add("mediapipe", time.perf_counter() - start)
         return found
 
-    def lift(self, found: Keypoints2D | None, index: int, time_s: float, image_height: int) -> FrameResult:
+    def lift(self, found: Keypoints2D | None, index: int, time_s: float, image_height: int,
+             image_width: int | None = None) -> FrameResult:
         """Mapping, occlusion rule, smoothing and lifting. Frames must come in order (filter state)."""
         if found is None:
             self.reset()
@@ -157,18 +162,19 @@ class PoseEstimator:
             keypoints = self.smoother(keypoints / height, time_s) * height
         mark = self.times.lap("smoothing", mark)
 
-        lifted = self.lifter.process(keypoints)
-        if self.camera_lock is not None and lifted.valid[0]:
-            angles = self.camera_lock.update(lifted.camera[0], time_s)
-            if angles is not None:
-                under_camera = self.lifter.process(keypoints, angles)
-                lifted = under_camera if under_camera.valid[0] else lifted
-        self.times.lap("lifter", mark)
+        lifted = lift_under_lock(self.lifter, self.camera_lock, keypoints, time_s)
         valid = bool(lifted.valid[0])
-        return FrameResult(index, time_s, detected=True,
-                           keypoints_2d=keypoints.astype(np.float32), visibility=visibility.astype(np.float32),
-                           pose_3d=lifted.pose_3d[0] if valid else None, camera=lifted.camera[0] if valid else None,
-                           held=held)
+        result = FrameResult(index, time_s, detected=True,
+                             keypoints_2d=keypoints.astype(np.float32), visibility=visibility.astype(np.float32),
+                             pose_3d=lifted.pose_3d[0] if valid else None, camera=lifted.camera[0] if valid else None,
+                             held=held)
+        if valid and image_width is not None:  # world space needs the image's centre and width (~0.1 ms)
+            placed = self.world.update(result.pose_3d, result.camera, keypoints, (image_width, image_height), time_s)
+            result.root_world, result.root_camera = placed.root_world, placed.root_camera
+            result.camera_pose, result.foot_contact = placed.camera_pose, placed.foot_contact
+            result.joints_world = placed.joints_world
+        self.times.lap("lifter", mark)
+        return result
 
     def status(self) -> str:
         """One line for the screen: whether the camera is locked (and where), or nothing."""
@@ -214,8 +220,13 @@ def _annotated_frame(viewer, frame: Frame, result: FrameResult, fps: float, stat
 def run(source: VideoSource | CameraSource, estimator: PoseEstimator, *,
         results: ResultsWriter | None = None, viewer=None, video_writer: AnnotatedVideoWriter | None = None,
         max_frames: int | None = None, progress: bool | None = None,
-        on_result: Callable[[FrameResult], None] | None = None) -> RunSummary:
+        on_result: Callable[[FrameResult], None] | None = None,
+        interrupted: threading.Event | None = None) -> RunSummary:
     """Run the loop until the input ends, max_frames, the viewer's quit key or Ctrl-C.
+
+    `interrupted`: where the caller handles SIGINT and SIGTERM itself (run_demo.py records them
+    from its first line on), the event its handler sets; the loop then installs no handlers and
+    stops at the next frame boundary once it is set, also when it was set before the loop began.
 
     `viewer` is an app.viewer.Viewer (or None for headless); `video_writer` needs a viewer to
     render the 3D half. `progress`: a tqdm bar on stderr (None: only where stderr is a terminal). Sinks are used, not closed: the caller owns them. Raises the first error
@@ -228,7 +239,9 @@ def run(source: VideoSource | CameraSource, estimator: PoseEstimator, *,
     detections: queue.Queue = queue.Queue(maxsize=DETECTION_QUEUE)
     done: queue.Queue = queue.Queue(maxsize=RESULT_QUEUE)
     stop = threading.Event()
-    interrupted = threading.Event()  # Ctrl-C / SIGTERM: finish cleanly at the next frame boundary
+    own_signals = interrupted is None
+    if interrupted is None:  # Ctrl-C / SIGTERM: finish cleanly at the next frame boundary
+        interrupted = threading.Event()
     stopped_by = ["end"]
 
     def detect_frames() -> None:  # thread 1: MediaPipe, the slowest stage, never waits for the others' work
@@ -255,7 +268,7 @@ def run(source: VideoSource | CameraSource, estimator: PoseEstimator, *,
                     continue
                 frame, found = item
                 try:
-                    item = (frame, estimator.lift(found, frame.index, frame.time, frame.image.shape[0]))
+                    item = (frame, estimator.lift(found, frame.index, frame.time, *frame.image.shape[:2]))
                 except BaseException as error:
                     stop.set()
                     failed, item = True, _Failure(error)
@@ -303,7 +316,7 @@ def run(source: VideoSource | CameraSource, estimator: PoseEstimator, *,
     # Frames taken off the queue but not yet recorded: an interrupt while one of them is drawn
     # must not lose the others.
     pending: deque = deque()
-    previous_handlers = _stop_on_signals(interrupted, stop)
+    previous_handlers = _stop_on_signals(interrupted, stop) if own_signals else {}
     start = time.monotonic()
     for worker in workers:
         worker.start()

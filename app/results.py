@@ -5,15 +5,22 @@ could not lift the frame):
 
     JSON  {"joints": [17 names], "frames": [{"index": 0, "time": 0.0, "detected": true,
            "keypoints_2d": [[x, y] x17] | null, "visibility": [17] | null,
-           "pose_3d": [[x, y, z] x17] | null, "camera": [[3], [3]] | null}, ...]}
+           "pose_3d": [[x, y, z] x17] | null, "camera": [[3], [3]] | null,
+           "root_world": [3] | null, "root_camera": [3] | null, "camera_pose": [[4] x3] | null,
+           "foot_contact": [left, right] (booleans) | null}, ...]}
     NPZ   joints [17] str; index [N] int64; time [N] float64; detected [N] bool;
-          keypoints_2d [N,17,2], visibility [N,17], pose_3d [N,17,3], camera [N,2,3] float32, NaN = null
+          keypoints_2d [N,17,2], visibility [N,17], pose_3d [N,17,3], camera [N,2,3], root_world [N,3],
+          root_camera [N,3], camera_pose [N,3,4], foot_contact [N,2] (1/0) float32, NaN = null
     CSV   one row per frame: index, time, detected, keypoints_2d_<joint>_x/_y, visibility_<joint>,
-          pose_3d_<joint>_x/_y/_z, camera_<row>_<col>; empty cells = null. Joint names are in the header.
+          pose_3d_<joint>_x/_y/_z, camera_<row>_<col>, root_world_x/_y/_z, root_camera_x/_y/_z,
+          camera_pose_<row>_<col>, foot_contact_left/_right (1/0); empty cells = null. Joint names are in the header.
 
 Units: keypoints_2d in pixels of the input frame (x right, y down; the keypoints the lifter saw,
 i.e. after the occlusion rule and smoothing), pose_3d in millimetres (pelvis at the origin, the
-lifter's canonical frame, y down), camera the 2x3 weak-perspective matrix, time in seconds.
+lifter's canonical frame, y down), camera the 2x3 weak-perspective matrix, time in seconds;
+root_world / root_camera / camera_pose in metres in the frames of app/world.py (world: y up, floor
+at y = 0; camera_pose = [R | position] with x_world = R @ x_camera + position). Files written
+before these four fields existed read back with them NaN.
 JSON and CSV round to 0.01 px / 0.01 mm / 1e-4 visibility / 6 significant digits for the camera;
 NPZ keeps float32.
 
@@ -47,10 +54,12 @@ from models.skeleton import JOINT_NAMES, NUM_JOINTS
 
 RESULT_SUFFIXES = (".json", ".npz", ".csv")
 VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG"}
-FIELDS = ("index", "time", "detected", "keypoints_2d", "visibility", "pose_3d", "camera")
 ARRAY_SHAPES = {"keypoints_2d": (NUM_JOINTS, 2), "visibility": (NUM_JOINTS,),
-                "pose_3d": (NUM_JOINTS, 3), "camera": (2, 3)}
-DECIMALS = {"keypoints_2d": 2, "visibility": 4, "pose_3d": 2}  # camera: 6 significant digits
+                "pose_3d": (NUM_JOINTS, 3), "camera": (2, 3),
+                "root_world": (3,), "root_camera": (3,), "camera_pose": (3, 4), "foot_contact": (2,)}
+FIELDS = ("index", "time", "detected", *ARRAY_SHAPES)
+# camera and camera_pose: 6 significant digits; root_*: 0.1 mm
+DECIMALS = {"keypoints_2d": 2, "visibility": 4, "pose_3d": 2, "root_world": 4, "root_camera": 4, "foot_contact": 0}
 FLUSH_SECONDS = 2.0
 
 # One frame as a fixed-size binary record (the .npz spool).
@@ -73,6 +82,12 @@ class FrameResult:
     pose_3d: np.ndarray | None = None       # [17, 3] mm; None also when the lifter flagged the frame
     camera: np.ndarray | None = None        # [2, 3]
     held: np.ndarray | None = None          # [17] bool: joints placed by the occlusion rule (not saved)
+    # World space (app/world.py), None where the frame has no pose:
+    root_world: np.ndarray | None = None    # [3] m, the pelvis in the world (y up, floor y = 0)
+    root_camera: np.ndarray | None = None   # [3] m, the pelvis in the camera frame
+    camera_pose: np.ndarray | None = None   # [3, 4] [R | position] of the camera in the world
+    foot_contact: np.ndarray | None = None  # [2] bool (left, right)
+    joints_world: np.ndarray | None = None  # [17, 3] m, every joint in the world (not saved; BVH, viewer)
 
 
 def check_output_path(path: Path | str, suffixes: tuple[str, ...]) -> Path:
@@ -112,6 +127,8 @@ def _json_frame(result: FrameResult) -> str:
     for name in ARRAY_SHAPES:
         value = getattr(result, name)
         frame[name] = None if value is None else _rounded(value, name)
+    if frame["foot_contact"] is not None:  # a yes/no per foot reads best as JSON booleans
+        frame["foot_contact"] = [bool(v) for v in frame["foot_contact"]]
     return json.dumps(frame, separators=(",", ":"), allow_nan=False)
 
 
@@ -121,6 +138,9 @@ def csv_header() -> list[str]:
     columns += [f"visibility_{j}" for j in JOINT_NAMES]
     columns += [f"pose_3d_{j}_{a}" for j in JOINT_NAMES for a in "xyz"]
     columns += [f"camera_{r}_{c}" for r in range(2) for c in range(3)]
+    columns += [f"{name}_{a}" for name in ("root_world", "root_camera") for a in "xyz"]
+    columns += [f"camera_pose_{r}_{c}" for r in range(3) for c in range(4)]
+    columns += ["foot_contact_left", "foot_contact_right"]
     return columns
 
 
@@ -322,7 +342,9 @@ def read_results(path: Path | str) -> dict:
     suffix = path.suffix.lower()
     if suffix == ".npz":
         with np.load(path, allow_pickle=False) as data:
-            out = {name: data[name] for name in FIELDS}
+            missing = {name: np.full((len(data["index"]), *shape), np.nan, dtype=np.float32)
+                       for name, shape in ARRAY_SHAPES.items() if name not in data.files}  # an older file
+            out = {name: data[name] if name in data.files else missing[name] for name in FIELDS}
             out["joints"] = [str(j) for j in data["joints"]]
         return out
     if suffix == ".json":
@@ -333,7 +355,7 @@ def read_results(path: Path | str) -> dict:
                "time": np.array([f["time"] for f in frames], dtype=np.float64),
                "detected": np.array([f["detected"] for f in frames], dtype=bool)}
         for name, shape in ARRAY_SHAPES.items():
-            out[name] = np.array([np.full(shape, np.nan) if f[name] is None
+            out[name] = np.array([np.full(shape, np.nan) if f.get(name) is None
                                   else np.array(f[name], dtype=np.float64) for f in frames],
                                  dtype=np.float32).reshape(len(frames), *shape)
         return out
@@ -349,6 +371,9 @@ def read_results(path: Path | str) -> dict:
         column = 3
         for name, shape in ARRAY_SHAPES.items():
             width = int(np.prod(shape))
+            if column + width > table.shape[1]:  # an older file without the world-space columns
+                out[name] = np.full((len(rows), *shape), np.nan, dtype=np.float32)
+                continue
             out[name] = table[:, column:column + width].astype(np.float32).reshape(len(rows), *shape)
             column += width
         return out

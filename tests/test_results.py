@@ -70,11 +70,13 @@ def test_json_layout_is_the_documented_one(tmp_path):
     document = json.loads(write(tmp_path / "out.json", sample_frames()).read_text())
     assert list(document) == ["joints", "frames"] and document["joints"] == list(JOINT_NAMES)
     first, empty, unlifted = document["frames"][0], document["frames"][2], document["frames"][3]
-    assert list(first) == ["index", "time", "detected", "keypoints_2d", "visibility", "pose_3d", "camera"]
+    assert list(first) == ["index", "time", "detected", "keypoints_2d", "visibility", "pose_3d", "camera",
+                           "root_world", "root_camera", "camera_pose", "foot_contact"]
     assert np.array(first["keypoints_2d"]).shape == (17, 2) and np.array(first["pose_3d"]).shape == (17, 3)
     assert np.array(first["camera"]).shape == (2, 3) and len(first["visibility"]) == 17
     assert empty == {"index": 2, "time": pytest.approx(2 / 30, abs=1e-6), "detected": False, "keypoints_2d": None,
-                     "visibility": None, "pose_3d": None, "camera": None}
+                     "visibility": None, "pose_3d": None, "camera": None, "root_world": None,
+                     "root_camera": None, "camera_pose": None, "foot_contact": None}
     assert unlifted["detected"] is True and unlifted["keypoints_2d"] is not None
     assert unlifted["pose_3d"] is None and unlifted["camera"] is None
 
@@ -82,7 +84,7 @@ def test_json_layout_is_the_documented_one(tmp_path):
 def test_npz_holds_plain_arrays_with_nan_for_null(tmp_path):
     with np.load(write(tmp_path / "out.npz", sample_frames()), allow_pickle=False) as data:
         assert set(data.files) == {"joints", "index", "time", "detected", "keypoints_2d", "visibility",
-                                   "pose_3d", "camera"}
+                                   "pose_3d", "camera", "root_world", "root_camera", "camera_pose", "foot_contact"}
         assert data["keypoints_2d"].shape == (5, 17, 2) and data["keypoints_2d"].dtype == np.float32
         assert data["pose_3d"].shape == (5, 17, 3) and data["camera"].shape == (5, 2, 3)
         assert np.isnan(data["pose_3d"][2]).all() and np.isfinite(data["pose_3d"][0]).all()
@@ -265,3 +267,34 @@ def test_annotated_video_is_written_under_its_name_only_when_finished(tmp_path):
 def test_annotated_video_refuses_unknown_extensions(tmp_path):
     with pytest.raises(OutputError, match="unsupported extension"):
         AnnotatedVideoWriter(tmp_path / "out.gif", fps=10.0)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".npz", ".csv"])
+def test_world_space_fields_read_back_in_every_format(tmp_path, suffix):
+    frames = sample_frames()
+    rotation = np.array([[1, 0, 0], [0, -1, 0], [0, 0, -1]], dtype=np.float64)
+    for i, frame in enumerate(frames):
+        if frame.pose_3d is not None:
+            frame.root_world = np.array([0.1 * i, 0.9, -3.0])
+            frame.root_camera = np.array([0.1 * i, 0.2, 3.0])
+            frame.camera_pose = np.concatenate([rotation, [[0.0], [1.2], [0.0]]], axis=1)
+            frame.foot_contact = np.array([True, i % 2 == 0])
+    path = write(tmp_path / f"out{suffix}", frames)
+    data = read_results(path)
+    lifted = np.array([f.pose_3d is not None for f in frames])
+    for name, atol in {"root_world": 1e-4, "root_camera": 1e-4, "camera_pose": 1e-6, "foot_contact": 0}.items():
+        expected = np.array([getattr(f, name) for f in frames if f.pose_3d is not None], dtype=np.float64)
+        np.testing.assert_allclose(data[name][lifted], expected, atol=atol, err_msg=name)
+        assert np.isnan(data[name][~lifted]).all(), name
+    if suffix == ".json":  # contact reads as yes/no, not as numbers
+        assert json.loads(path.read_text())["frames"][0]["foot_contact"] == [True, True]
+
+
+def test_files_without_world_space_fields_still_read(tmp_path):
+    """Results written before root_world & co. existed: the new fields come back as NaN."""
+    document = {"joints": list(JOINT_NAMES), "frames": [{"index": 0, "time": 0.0, "detected": False,
+                "keypoints_2d": None, "visibility": None, "pose_3d": None, "camera": None}]}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(document))
+    data = read_results(path)
+    assert data["root_world"].shape == (1, 3) and np.isnan(data["root_world"]).all()
