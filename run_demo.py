@@ -7,22 +7,75 @@
 
 Exit codes: 0 success; 1 a failure while running (the input broke off, the disk filled up, a
 missing library), with the frames done so far saved; 2 bad arguments or unreadable input
-(nothing is processed); 130 interrupted (Ctrl-C or SIGTERM), with the frames done so far saved.
+(nothing is processed); 130 interrupted by Ctrl-C (SIGINT), 143 by SIGTERM, at any moment, with
+the frames done so far saved.
 Every failure is reported as one line, never as a traceback.
 """
 from __future__ import annotations
 
-import argparse
+import _signal  # signal's C core: no imports of its own, so the handlers are in place ~10 ms sooner
 import os
-import re
-import signal
 import sys
-import threading
-from contextlib import ExitStack
-from pathlib import Path
-from typing import Callable
 
-EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+# SIGINT and SIGTERM are recorded, never raised, from the program's first lines on: an exception
+# raised wherever a signal lands surfaced inside MediaPipe's and protobuf's imports as a traceback,
+# was swallowed (exit 0), or broke an import so that the user was told to reinstall. Each step of
+# the start-up checks the record, and the processing loop stops at the next frame boundary. (Before
+# this file's first line runs, while the interpreter starts, Python's defaults still apply.)
+_signals_received: list[int] = []
+_stop_events: list = []  # threading.Events the first signal sets: the running loop's stop flag
+FORCE_QUIT_SIGNALS = 3  # the third signal ends the process at once (the results keep their last save)
+
+
+def _record_signal(signum: int, frame) -> None:
+    _signals_received.append(signum)
+    for event in _stop_events:
+        event.set()
+    if len(_signals_received) >= FORCE_QUIT_SIGNALS:  # a run that does not stop: die by the signal itself
+        _signal.signal(signum, _signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+def _record_signals() -> None:
+    for signum in (_signal.SIGINT, _signal.SIGTERM):
+        _signal.signal(signum, _record_signal)
+
+
+if __name__ == "__main__":  # not when imported (by the tests): pytest's own Ctrl-C must keep working
+    _record_signals()
+
+import threading  # noqa: E402  (after the signal handlers, on purpose: see above)
+
+
+def _ensure_standard_streams() -> None:
+    """Give a closed stdin, stdout or stderr (`2>&-`) /dev/null. Python leaves sys.stderr None then
+    (a crash at the first message), and the next file opened would take descriptor 2: the native
+    libraries' log lines would be written into the results."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", closefd=False)
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", buffering=1, closefd=False)
+
+
+if __name__ == "__main__":
+    _ensure_standard_streams()
+
+import argparse  # noqa: E402  (after the signal handlers, on purpose)
+import re  # noqa: E402
+from contextlib import ExitStack  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Callable  # noqa: E402
+
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+INTERRUPTED_CODES = (EXIT_INTERRUPTED, EXIT_TERMINATED)
 PROG = "run_demo.py"
 REPO_ROOT = Path(__file__).resolve().parent
 DEFAULT_MODEL = REPO_ROOT / "models" / "repnet.onnx"
@@ -71,6 +124,7 @@ camera_index = _number(int, lambda v: 0 <= v < 2**31, "a camera number such as 0
 positive_float = _number(float, lambda v: 0.0 < v < INF, "a number", "a positive number")
 non_negative_float = _number(float, lambda v: 0.0 <= v < INF, "a number", "0 or a positive number")
 fraction = _number(float, lambda v: 0.0 <= v <= 1.0, "a number between 0 and 1", "between 0 and 1")
+field_of_view = _number(float, lambda v: 1.0 <= v <= 170.0, "an angle in degrees such as 60", "between 1 and 170 degrees")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,11 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="3D human pose from a webcam or a video: MediaPipe Pose finds 2D keypoints, an ONNX "
                     "RepNet lifter turns them into a 3D skeleton and a camera, and an Open3D window shows both.",
         epilog="Output formats (--output, by extension): .json {\"joints\": [17 names], \"frames\": [{\"index\", "
-               "\"time\", \"detected\", \"keypoints_2d\", \"visibility\", \"pose_3d\", \"camera\"}]} with null where "
+               "\"time\", \"detected\", \"keypoints_2d\", \"visibility\", \"pose_3d\", \"camera\", \"root_world\", "
+               "\"root_camera\", \"camera_pose\", \"foot_contact\"}]} with null where "
                "no person was found; .npz the same fields as arrays (NaN for null); .csv one row per frame.\n"
                "Viewer keys: P or space pause, R reset the view, Q or Esc quit.\n"
                "Exit codes: 0 success, 1 failure while running (partial results kept), 2 bad arguments or "
-               "unreadable input, 130 interrupted (partial results kept).")
+               "unreadable input or an output another run is writing, 130 interrupted by Ctrl-C and 143 by "
+               "SIGTERM (partial results kept; a third signal ends the program at once).\n"
+               "A DISPLAY that names no reachable X server is refused (exit 2) unless --no-viewer is given.")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--camera", type=camera_index, metavar="INDEX",
                         help="read the webcam with this index (0 is the first); runs in real time, always on the newest frame")
@@ -114,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="auto (default): lift every frame under the camera's elevation and roll, "
                              "estimated over the first seconds as the median of the lifter's own, and let go "
                              "when the camera moves; off: estimate the camera afresh in every frame")
+    parser.add_argument("--fov", type=field_of_view, default=None, metavar="DEGREES",
+                        help="the camera's field of view across the image's longer side, for placing the person "
+                             "in the room (distance, root_world; default 60, a typical webcam)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -244,33 +304,73 @@ def model_watch(lifter, model: Path, headless: bool) -> Callable:
     return watch
 
 
-def _interrupt(signum, frame):  # SIGTERM behaves like Ctrl-C: stop and keep what was done
-    raise KeyboardInterrupt
+def interrupted_code() -> int | None:
+    """128 + the first signal received (130 Ctrl-C, 143 SIGTERM), or None while none was."""
+    return 128 + int(_signals_received[0]) if _signals_received else None
+
+
+def check_signals() -> None:
+    """Between the steps of the start-up: end the program if a signal arrived during the last one."""
+    code = interrupted_code()
+    if code is not None:
+        raise Failure("interrupted", code)
+
+
+def x_display_reachable(display: str) -> bool | None:
+    """Whether the X server named by `display` accepts us; None where libX11 cannot be loaded (the
+    viewer then reports what it finds). Xlib's own complaints (e.g. "Authorization required") go
+    to /dev/null: the caller says it in one line."""
+    import ctypes
+    try:
+        x11 = ctypes.CDLL("libX11.so.6")
+    except OSError:
+        return None
+    x11.XOpenDisplay.argtypes, x11.XOpenDisplay.restype = [ctypes.c_char_p], ctypes.c_void_p
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        handle = x11.XOpenDisplay(display.encode())
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+    if handle:
+        x11.XCloseDisplay(handle)
+    return bool(handle)
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     except Failure as failure:
-        kind = "" if failure.code == EXIT_INTERRUPTED else "error: "
+        kind = "" if failure.code in INTERRUPTED_CODES else "error: "
         print(f"{PROG}: {kind}{failure}", file=sys.stderr)
         return failure.code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # only where main() runs without our handlers (not the main thread)
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupted_code() or EXIT_INTERRUPTED
     except Exception as error:  # a bug of ours: still one line, with what is needed to report it
         print(f"{PROG}: error: unexpected {type(error).__name__}: {error}", file=sys.stderr)
         return EXIT_FAILURE
 
 
 def _main(argv: list[str] | None) -> int:
+    if threading.current_thread() is threading.main_thread():  # done already when run as a program
+        _record_signals()
     args = build_parser().parse_args(argv)
     if sys.platform.startswith("linux") and not args.no_viewer and not (
             os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise Failure("no display to show the viewer on (DISPLAY is not set); "
                       "run with --no-viewer, or under `xvfb-run -a`", EXIT_BAD_INPUT)
+    display = os.environ.get("DISPLAY")
+    if sys.platform.startswith("linux") and not args.no_viewer and display \
+            and x_display_reachable(display) is False:  # a stale DISPLAY: Open3D drew offscreen, silently
+        raise Failure(f"cannot open the X display DISPLAY={display} (no X server there, or it refuses this user); "
+                      "fix DISPLAY (e.g. `ssh -X`), run under `xvfb-run -a`, or run with --no-viewer", EXIT_BAD_INPUT)
     check_outputs_spare_inputs(args)
-    signal.signal(signal.SIGTERM, _interrupt)
+    check_signals()
 
     try:
         from app.capture import SourceError, open_source
@@ -279,8 +379,10 @@ def _main(argv: list[str] | None) -> int:
         from app.pipeline import EstimatorSettings, PoseEstimator, run
         from app.results import RESULT_SUFFIXES, VIDEO_CODECS, AnnotatedVideoWriter, OutputError, ResultsWriter, \
             check_output_path
+        from app.output_lock import OutputInUse, OutputLock
     except (ImportError, OSError) as error:
         raise Failure(describe_import_error(error), EXIT_FAILURE) from None
+    check_signals()
 
     # Everything that can be checked is checked before the first frame is processed.
     try:
@@ -292,15 +394,26 @@ def _main(argv: list[str] | None) -> int:
         raise Failure(str(error), EXIT_BAD_INPUT) from None
 
     with ExitStack() as stack:
+        # Two runs writing one file would replace each other's frames (and share the video's
+        # temporary file): the second is refused while the first holds the lock.
+        for option, path in (("--output", args.output), ("--save-video", args.save_video)):
+            if path is not None:
+                try:
+                    stack.enter_context(OutputLock(path))
+                except OutputInUse as error:
+                    raise Failure(f"{error}; wait for it to finish or choose another {option} file",
+                                  EXIT_BAD_INPUT) from None
         try:
             source = open_source(camera=args.camera, video=args.video)
         except SourceError as error:
             raise Failure(str(error), EXIT_BAD_INPUT) from None
         stack.callback(source.close)
+        check_signals()
         try:
             lifter = Lifter(args.model)
         except ModelContractError as error:
             raise Failure(str(error), EXIT_BAD_INPUT) from None
+        check_signals()
 
         show_progress = not args.no_progress and sys.stderr.isatty()  # decided before stderr becomes a pipe
         stack.enter_context(NativeLogFilter())
@@ -308,6 +421,8 @@ def _main(argv: list[str] | None) -> int:
         for name in ("min_cutoff", "beta", "visibility_threshold"):
             if getattr(args, name) is not None:
                 setattr(settings, name, getattr(args, name))
+        if args.fov is not None:
+            settings.fov_deg = args.fov
         try:
             detector = PoseDetector()
         except (ImportError, OSError) as error:
@@ -316,6 +431,7 @@ def _main(argv: list[str] | None) -> int:
             raise Failure(str(error), EXIT_FAILURE) from None
         estimator = PoseEstimator(lifter, detector, settings)
         stack.callback(estimator.close)
+        check_signals()
 
         viewer = None
         if not args.no_viewer or args.save_video is not None:
@@ -328,18 +444,23 @@ def _main(argv: list[str] | None) -> int:
             except ViewerError as error:
                 raise Failure(str(error), EXIT_FAILURE) from None
             stack.callback(viewer.close)
+        check_signals()
 
         # The sinks are closed here rather than by the stack: their last flush runs even when the
         # loop failed, and a failure of that flush is reported like any other.
         results = ResultsWriter(args.output) if args.output is not None else None
         video = AnnotatedVideoWriter(args.save_video, fps=source.fps) if args.save_video is not None else None
         summary, error = None, None
+        stop = threading.Event()  # set by a signal, including one that came before the loop began
+        _stop_events.append(stop)
+        if _signals_received:
+            stop.set()
         try:
             summary = run(source, estimator, results=results, viewer=viewer, video_writer=video,
                           max_frames=args.max_frames, progress=show_progress,
-                          on_result=model_watch(lifter, args.model, headless=args.no_viewer))
-        except KeyboardInterrupt:  # arrived outside the loop's own handling
-            error = Failure("interrupted", EXIT_INTERRUPTED)
+                          on_result=model_watch(lifter, args.model, headless=args.no_viewer), interrupted=stop)
+        except KeyboardInterrupt:  # not from our handlers; still an interruption
+            error = Failure("interrupted", interrupted_code() or EXIT_INTERRUPTED)
         except BrokenModel as failure:
             error = Failure(str(failure), EXIT_FAILURE)
         except OutputError as failure:  # its message says what the file holds
@@ -364,9 +485,14 @@ def _main(argv: list[str] | None) -> int:
     if video is not None and video.frames_written:
         line += f"; video: {video.path}"
     print(line)
-    if summary.stopped_by == "interrupt":
+    skipped = getattr(source, "frames_skipped", 0)
+    if skipped:
+        print(f"{PROG}: warning: {skipped} damaged frames of {args.video} could not be decoded and were skipped",
+              file=sys.stderr)
+    # A signal during the last save is honoured too: the run never ends with 0 after one.
+    if summary.stopped_by == "interrupt" or _signals_received:
         print(f"{PROG}: interrupted{saved}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupted_code() or EXIT_INTERRUPTED
     if summary.problem is not None:
         print(f"{PROG}: error: {summary.problem}{saved}", file=sys.stderr)
         return EXIT_FAILURE

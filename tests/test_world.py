@@ -160,3 +160,11 @@ def test_squats_keep_the_feet_on_the_floor_and_the_pelvis_goes_down(squat_result
     positions = np.array([r.camera_pose[:, 3] for r in placed])
     assert (positions[:, 1] > 0.2).all() and (positions[:, 1] < 2.5).all()
     assert (np.array([r.root_camera[2] for r in placed]) > 1.0).all()
+
+
+def test_fov_option_is_checked_in_one_line():
+    import run_demo
+    args = run_demo.build_parser().parse_args(["--video", "clip.mp4", "--fov", "75"])
+    assert args.fov == 75.0
+    with pytest.raises(run_demo.Failure, match="between 1 and 170 degrees"):
+        run_demo.build_parser().parse_args(["--video", "clip.mp4", "--fov", "200"])
