@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.lifter import Lifter, LiftResult
 from models.camera import camera_angles
 
 MODES = ("auto", "off")
@@ -105,3 +106,13 @@ class CameraLock:
 
     def _provisional(self) -> np.ndarray | None:
         return np.median(np.stack(self._since_lock), axis=0) if self._since_lock else None
+
+
+def lift_under_lock(lifter: Lifter, lock: CameraLock | None, keypoints_2d: np.ndarray, time_s: float) -> LiftResult:
+    """One frame [17, 2] as the app lifts it: the free lift, whose camera feeds the lock, then, where
+    the lock gives a camera, the lift under that camera (the free one if that fails)."""
+    lifted = lifter.process(keypoints_2d)
+    if lock is None or not lifted.valid[0]:
+        return lifted
+    under_camera = lifter.process(keypoints_2d, lock.update(lifted.camera[0], time_s))
+    return under_camera if under_camera.valid[0] else lifted

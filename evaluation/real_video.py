@@ -105,18 +105,14 @@ def read_clip(path: Path) -> Clip:
 
 def lift_clip(model: Path, clip: Clip, camera_lock: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(canonical poses [F,17,3] mm, cameras [F,2,3]) as the app lifts the clip's frames in order."""
-    from app.camera_lock import CameraLock
+    from app.camera_lock import CameraLock, lift_under_lock
     from app.lifter import Lifter
 
     lifter = Lifter(model)
     lock = CameraLock() if camera_lock and lifter.can_lift_under_camera and clip.is_video else None
     poses, cameras = [], []
     for t, keypoints in zip(clip.times, clip.keypoints_2d):
-        lifted = lifter.process(keypoints)
-        if lock is not None and lifted.valid[0]:
-            angles = lock.update(lifted.camera[0], float(t))
-            if angles is not None:
-                lifted = lifter.process(keypoints, angles)
+        lifted = lift_under_lock(lifter, lock, keypoints, float(t))
         poses.append(lifted.pose_3d[0])
         cameras.append(lifted.camera[0])
     return np.stack(poses).astype(np.float64), np.stack(cameras).astype(np.float64)

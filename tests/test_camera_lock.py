@@ -98,3 +98,28 @@ def test_a_lifter_without_camera_graph_cannot_lift_under_a_camera(tmp_path):
     assert not lifter.can_lift_under_camera and not camera_graph_path(path).exists()
     with pytest.raises(ValueError, match="no lift-under-camera graph"):
         lifter.process(np.random.default_rng(0).normal(size=(17, 2)) * 100, np.zeros(2))
+
+
+def test_the_app_locks_the_camera_on_a_video_and_says_so(lifter_with_camera_graph, media_dir):
+    import cv2
+    from app.keypoints import PoseDetector
+    from app.pipeline import EstimatorSettings, PoseEstimator
+    capture = cv2.VideoCapture(str(media_dir / "pose_squats.mp4"))
+    frames = [capture.read()[1] for _ in range(20)]
+    capture.release()
+    statuses, elevations = {}, {}
+    for mode in ("auto", "off"):
+        estimator = PoseEstimator(lifter_with_camera_graph, PoseDetector(), EstimatorSettings(camera_lock=mode))
+        statuses[mode], cameras = [], []
+        try:
+            for index, image in enumerate(frames):   # 5 fps
+                result = estimator.process(image, index, index / 5.0)
+                statuses[mode].append(estimator.status())
+                cameras.append(result.camera)
+        finally:
+            estimator.close()
+        assert all(c is not None for c in cameras)
+        elevations[mode] = np.degrees(camera_angles(np.stack(cameras[10:])))[:, 0]   # after the 2 s warm-up
+    assert statuses["off"] == [""] * 20
+    assert statuses["auto"][0] == "camera: estimating" and statuses["auto"][-1].startswith("camera locked")
+    assert elevations["auto"].std() < elevations["off"].std()   # every frame lifted under one camera
