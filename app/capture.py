@@ -41,6 +41,9 @@ DEFAULT_FPS = 30.0            # when the container or camera does not say
 VIDEO_PREFETCH = 4            # frames decoded ahead of inference (each 720p frame is 2.7 MB)
 CAMERA_OPEN_TIMEOUT_S = 5.0   # a camera must deliver its first frame within this
 CAMERA_STALL_TIMEOUT_S = 2.0  # no new frame for this long: the camera has stopped
+# A damaged stretch of a video: undecodable frames in a row that are skipped before the video is
+# taken to end there. A failed read at the true end returns at once, so trying costs nothing.
+MAX_BAD_FRAMES_IN_A_ROW = 150
 
 
 class SourceError(Exception):
@@ -49,7 +52,7 @@ class SourceError(Exception):
 
 @dataclass
 class Frame:
-    index: int          # position in the video, or the camera's frame counter (gaps = skipped frames)
+    index: int          # position in the video (undecodable frames get none), or the camera's frame counter (gaps = skipped frames)
     time: float         # seconds from the start of the video / of the capture
     image: np.ndarray   # H x W x 3 uint8, BGR (OpenCV's order: drawing, video writing)
     rgb: np.ndarray | None = None  # the same image in RGB (MediaPipe's order), made by the reader thread
@@ -108,9 +111,11 @@ class VideoSource:
         # Phone videos are stored sideways with a rotation in the container: apply it, so that the
         # person stands upright for MediaPipe and in the annotated video.
         self._capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+        self.frames_skipped = 0  # undecodable frames passed over (a damaged stretch), reported by the caller
+        self._last_msec = 0.0    # the latest container timestamp decoded
         start = time.perf_counter()
-        ok, first = self._capture.read()
-        if not ok or first is None:
+        first = self._read_decodable()
+        if first is None:
             self._release()
             raise SourceError(f"{self.path} has no readable frames (an empty or damaged video)")
         self.fps = _usable_fps(self._capture.get(cv2.CAP_PROP_FPS))
@@ -130,9 +135,27 @@ class VideoSource:
         """Why the video ended before its announced length (a damaged or truncated file), else None."""
         if not self._reached_end or self.frame_count is None:
             return None
-        if self.frames_read < self.frame_count - 1:  # containers may be off by one
+        # How far the decoder got: frames decoded and skipped, or the latest timestamp (the decoder
+        # can lose more frames than it reports failed reads for).
+        reached = max(self.frames_read + self.frames_skipped, round(self._last_msec / 1000.0 * self.fps) + 1)
+        if reached < self.frame_count - 1:  # containers may be off by one
             return (f"{self.path} could not be decoded past frame {self.frames_read} of {self.frame_count} "
                     "(the file is damaged or truncated)")
+        return None
+
+    def _read_decodable(self) -> np.ndarray | None:
+        """The next frame that decodes, passing over up to MAX_BAD_FRAMES_IN_A_ROW that do not (one
+        damaged frame ended the run although the rest of the video decoded); None at the end. The
+        frames passed over count as skipped only once a later frame decodes: failures at the end
+        are the end."""
+        for failures in range(MAX_BAD_FRAMES_IN_A_ROW + 1):
+            ok, image = self._capture.read()
+            if ok and image is not None:
+                self.frames_skipped += failures
+                msec = self._capture.get(cv2.CAP_PROP_POS_MSEC)
+                if np.isfinite(msec):
+                    self._last_msec = max(self._last_msec, msec)
+                return image
         return None
 
     def __iter__(self) -> Iterator[Frame]:
@@ -171,10 +194,10 @@ class VideoSource:
             while not self._stop.is_set():
                 if index > 0:
                     start = time.perf_counter()
-                    ok, image = self._capture.read()
+                    image = self._read_decodable()
                     msec = self._capture.get(cv2.CAP_PROP_POS_MSEC)
                     self.read_seconds += time.perf_counter() - start
-                    if not ok or image is None:
+                    if image is None:
                         self._reached_end = True
                         break
                 previous = self._timestamp(index, msec, previous)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -290,7 +291,10 @@ def test_a_phone_video_gives_upright_keypoints_and_an_upright_annotated_video(tm
     assert ok and image.shape[0] == 666  # the annotated video is as tall as the upright frame
 
 
-def test_video_damaged_in_the_middle_saves_the_frames_before_and_exits_1(tmp_path, media_dir, model):
+def test_video_damaged_in_the_middle_goes_on_past_the_damage(tmp_path, media_dir, model):
+    """The decoder fails 25 times in a row in the damaged stretch and then decodes the rest: the
+    run skips the stretch, says how many reads failed, and keeps the rest (issue 17, item 10). A
+    video that stops decoding for good: tests/test_cli_faults.py."""
     data = bytearray((media_dir / "pose_1.mp4").read_bytes())
     middle = len(data) // 2
     data[middle:middle + 20000] = bytes(20000)
@@ -298,10 +302,12 @@ def test_video_damaged_in_the_middle_saves_the_frames_before_and_exits_1(tmp_pat
     damaged.write_bytes(bytes(data))
     out = tmp_path / "damaged.csv"
     result = demo("--video", damaged, "--no-viewer", "--output", out, "--model", model)
-    assert result.returncode == 1
-    line = one_line_error(result)
-    saved = int(line.split("saved ")[1].split()[0])
-    assert "could not be decoded past frame" in line and 10 < saved < 120
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.fullmatch(rf"run_demo.py: warning: \d+ damaged frames of {re.escape(str(damaged))} "
+                                            r"could not be decoded and were skipped", lines[0]), result.stderr
+    saved = int(result.stdout.split("processed ")[1].split()[0])
+    assert 60 < saved < 120  # about 27 frames before the damage, and the 60-odd after it
     rows = out.read_text().strip().splitlines()[1:]
     assert len(rows) == saved and [int(r.split(",")[0]) for r in rows] == list(range(saved))
 

@@ -1,0 +1,254 @@
+"""run_demo.py under the faults of issue 17 that are about the process rather than the data:
+signals at any moment (start-up included) and a soak of them, a closed stderr, a stale DISPLAY,
+undecodable frames, and two runs writing one file. Real processes and real files throughout."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from app.results import read_results
+from tests.test_cli import REPO_ROOT, RUN_DEMO, demo, headless_env, long_video, model, one_line_error  # noqa: F401
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="signals and /proc: Linux only")
+
+
+# --- helpers ------------------------------------------------------------------------------------
+def start(*args, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(RUN_DEMO), *map(str, args)], cwd=REPO_ROOT,
+                            env=env or headless_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_until_signals_are_ours(child: subprocess.Popen, timeout: float = 20.0) -> None:
+    """Until run_demo.py's first lines have run: its SIGTERM handler shows in /proc (SigCgt). Before
+    that the interpreter is still starting and Python's defaults apply, which no program can change."""
+    bit = 1 << (signal.SIGTERM - 1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status = Path(f"/proc/{child.pid}/status").read_text()
+        except OSError:
+            return
+        caught = int(re.search(r"^SigCgt:\s*([0-9a-f]+)", status, re.M).group(1), 16)
+        if caught & bit:
+            return
+        time.sleep(0.002)
+    raise AssertionError("run_demo.py never installed its signal handlers")
+
+
+def check_interrupted_run(child: subprocess.Popen, signum: int, out: Path, label: str) -> int:
+    """The run ended with 128 + signum and one line; the results file (if the run got as far as
+    creating it) is valid, its frames contiguous from 0, and as many as the line says. Returns that count."""
+    stdout, stderr = child.communicate(timeout=60)
+    assert child.returncode == 128 + signum, f"{label}: exit {child.returncode}: {stderr}"
+    assert "Traceback" not in stderr and "reinstall" not in stderr, f"{label}: {stderr}"
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("run_demo.py: interrupted"), f"{label}: {stderr}"
+    if "; saved " not in lines[0]:
+        assert not out.exists(), f"{label}: a results file although none was reported: {stderr}"
+        return 0
+    saved = int(lines[0].split("; saved ")[1].split()[0])
+    assert f"processed {saved} frames" in stdout, f"{label}: {stdout} / {stderr}"
+    index = read_results(out)["index"]
+    assert index.tolist() == list(range(saved)), f"{label}: frames {index.tolist()} for {saved} saved"
+    return saved
+
+
+def mjpg_video(path: Path, source: Path, repeats: int = 1, damaged: tuple[int, ...] = ()) -> Path:
+    """`source` as an MJPG AVI (each frame its own JPEG), with the data of the frames numbered in
+    `damaged` zeroed: those frames do not decode, their neighbours do."""
+    capture = cv2.VideoCapture(str(source))
+    frames = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        frames.append(image)
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (width, height))
+    for image in frames * repeats:
+        writer.write(image)
+    writer.release()
+    data = bytearray(path.read_bytes())
+    chunk, frame = data.find(b"movi"), 0
+    while frame < len(frames) * repeats:  # the 'movi' list: one '00dc' chunk per frame, in order
+        chunk = data.find(b"00dc", chunk)
+        size = int.from_bytes(data[chunk + 4:chunk + 8], "little")
+        if frame in damaged:
+            data[chunk + 8:chunk + 8 + size] = bytes(size)
+        chunk, frame = chunk + 8 + size, frame + 1
+    path.write_bytes(bytes(data))
+    return path
+
+
+# --- signals ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_start_up_ends_the_run_with_its_code_and_one_line(tmp_path, media_dir, model, signum):
+    """Issue 17, item 4: while MediaPipe and protobuf import (0.1-0.5 s) a signal printed a
+    traceback and was swallowed (exit 0), or made the run say 'reinstall your packages' (exit 1)."""
+    video = media_dir / "pose_1.mp4"
+    for n, delay in enumerate((0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.45, 0.7)):
+        out = tmp_path / f"startup{n}.json"
+        child = start("--video", video, "--no-viewer", "--output", out, "--model", model, "--max-frames", 200)
+        try:
+            wait_until_signals_are_ours(child)
+            time.sleep(delay)
+            child.send_signal(signum)
+            check_interrupted_run(child, signum, out, f"{signum.name} {delay} s after start-up began")
+        finally:
+            child.kill()
+            child.wait()
+
+
+def test_signals_at_random_moments_never_leave_a_bad_results_file(tmp_path, long_video, model):
+    """The soak: SIGINT or SIGTERM at a random moment of twelve runs (start-up, the first frames,
+    a periodic save, the middle of the run). Every file is valid, contiguous and as long as said."""
+    rng = random.Random(17)
+    suffixes = (".json", ".csv", ".npz")
+    for n in range(12):
+        signum = rng.choice((signal.SIGINT, signal.SIGTERM))
+        delay = rng.uniform(0.0, 3.0)
+        out = tmp_path / f"soak{n}{suffixes[n % 3]}"
+        child = start("--video", long_video, "--no-viewer", "--output", out, "--model", model, "--max-frames", 300)
+        try:
+            wait_until_signals_are_ours(child)
+            time.sleep(delay)
+            assert child.poll() is None, f"run {n} ended before its signal: make the runs longer"
+            child.send_signal(signum)
+            check_interrupted_run(child, signum, out, f"run {n}: {signum.name} after {delay:.2f} s")
+        finally:
+            child.kill()
+            child.wait()
+        assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary or lock files left"
+
+
+# --- the terminal -------------------------------------------------------------------------------
+def test_a_closed_stderr_does_not_crash_the_run(tmp_path, media_dir, model):
+    """`2>&-`: Python's sys.stderr is None (the run crashed at the progress bar's isatty), and the
+    next file opened would take descriptor 2, where the native libraries write their logs."""
+    out = tmp_path / "closed.json"
+    shell = ['bash', '-c', '"$0" "$@" 2>&-', sys.executable, str(RUN_DEMO)]
+    result = subprocess.run([*shell, "--video", str(media_dir / "pose_1.mp4"), "--no-viewer", "--output", str(out),
+                             "--model", str(model), "--max-frames", "30"],
+                            cwd=REPO_ROOT, env=headless_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout
+    assert "processed 30 frames" in result.stdout and "Traceback" not in result.stdout
+    assert [f["index"] for f in json.loads(out.read_text())["frames"]] == list(range(30))  # no log lines in it
+    missing = subprocess.run([*shell, "--video", str(tmp_path / "gone.mp4"), "--no-viewer"], cwd=REPO_ROOT,
+                             env=headless_env(), capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and missing.stdout == ""  # the message had nowhere to go; the code says it
+
+
+def _unused_display() -> str:
+    for number in range(171, 400):
+        if not Path(f"/tmp/.X11-unix/X{number}").exists() and not Path(f"/tmp/.X{number}-lock").exists():
+            return f":{number}"
+    pytest.skip("no unused X display number")
+
+
+def test_a_stale_display_is_refused_in_one_line_and_headless_runs_ignore_it(tmp_path, media_dir, model):
+    """DISPLAY naming no X server (ssh without X forwarding): the viewer silently drew offscreen."""
+    import run_demo
+    display = _unused_display()
+    if run_demo.x_display_reachable(display) is None:
+        pytest.skip("libX11 cannot be loaded here")
+    env = {**headless_env(), "DISPLAY": display}
+    out = tmp_path / "viewer.json"
+    result = demo("--video", media_dir / "pose_1.mp4", "--output", out, "--model", model, env=env, timeout=60)
+    assert result.returncode == 2
+    assert f"cannot open the X display DISPLAY={display}" in one_line_error(result) and "--no-viewer" in result.stderr
+    assert not out.exists()
+    headless = demo("--video", media_dir / "pose_1.mp4", "--no-viewer", "--output", out, "--model", model,
+                    "--max-frames", "10", env=env, timeout=120)
+    assert headless.returncode == 0 and headless.stderr == "", headless.stderr
+
+
+# --- undecodable frames -------------------------------------------------------------------------
+@pytest.mark.parametrize("damaged", [(0,), (10, 11, 12)], ids=["first frame", "three in the middle"])
+def test_undecodable_frames_are_skipped_and_counted(tmp_path, media_dir, model, damaged):
+    """The first frame that did not decode ended the run (or, the very first one, refused the video)
+    although every later frame decodes."""
+    video = mjpg_video(tmp_path / "damaged.avi", media_dir / "pose_1.mp4", damaged=damaged)
+    out = tmp_path / "damaged.json"
+    result = demo("--video", video, "--no-viewer", "--output", out, "--model", model)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == (f"run_demo.py: warning: {len(damaged)} damaged frames of {video} could not be "
+                                     "decoded and were skipped")
+    frames = json.loads(out.read_text())["frames"]
+    assert len(frames) == 120 - len(damaged) and [f["index"] for f in frames] == list(range(len(frames)))
+    assert f"processed {len(frames)} frames" in result.stdout
+
+
+def test_a_video_that_stops_decoding_for_good_saves_what_came_before_and_exits_1(tmp_path, media_dir, model):
+    """More undecodable frames in a row than are skipped (capture.MAX_BAD_FRAMES_IN_A_ROW): the
+    video is damaged from there on; the frames before it are saved and the run says so."""
+    from app.capture import MAX_BAD_FRAMES_IN_A_ROW
+    video = mjpg_video(tmp_path / "tail.avi", media_dir / "pose_1.mp4", repeats=3,
+                       damaged=tuple(range(40, 40 + MAX_BAD_FRAMES_IN_A_ROW + 60)))
+    out = tmp_path / "tail.csv"
+    result = demo("--video", video, "--no-viewer", "--output", out, "--model", model)
+    assert result.returncode == 1
+    line = one_line_error(result)
+    assert "could not be decoded past frame 40 of 360" in line and "saved 40 frames" in line
+    assert [int(r.split(",")[0]) for r in out.read_text().strip().splitlines()[1:]] == list(range(40))
+
+
+# --- two runs, one file ---------------------------------------------------------------------------
+@pytest.mark.parametrize("option,name", [("--output", "shared.json"), ("--save-video", "shared.avi")])
+def test_a_second_run_writing_the_same_file_is_refused(tmp_path, long_video, model, option, name):
+    """Two runs renamed their copies over each other every few seconds: the file held one run's
+    frames and nobody was told."""
+    target = tmp_path / name
+    first = start("--video", long_video, "--no-viewer", option, target, "--model", model, "--max-frames", 150)
+    try:
+        lock = tmp_path / f".{name}.lock"
+        deadline = time.monotonic() + 30
+        while not lock.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert lock.exists(), "the first run took no lock"
+        # through a symlink too: it is the same file
+        alias = tmp_path / f"alias{target.suffix}"
+        alias.symlink_to(target)
+        for path in (target, alias):
+            second = demo("--video", long_video, "--no-viewer", option, path, "--model", model, timeout=60)
+            assert second.returncode == 2
+            line = one_line_error(second)
+            assert f"is being written by another run (process {first.pid})" in line and option in line
+        stdout, stderr = first.communicate(timeout=120)
+    finally:
+        first.kill()
+        first.wait()
+    assert first.returncode == 0, stderr
+    assert not lock.exists()  # released and removed
+    if option == "--output":
+        assert [f["index"] for f in json.loads(target.read_text())["frames"]] == list(range(150))
+    else:
+        assert int(cv2.VideoCapture(str(target)).get(cv2.CAP_PROP_FRAME_COUNT)) == 150
+
+
+def test_a_lock_left_by_a_killed_run_does_not_block_the_next(tmp_path, long_video, model):
+    out = tmp_path / "killed.json"
+    child = start("--video", long_video, "--no-viewer", "--output", out, "--model", model)
+    try:
+        deadline = time.monotonic() + 30
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    finally:
+        child.kill()
+    assert (tmp_path / ".killed.json.lock").exists()  # SIGKILL gave it no chance to clean up
+    result = demo("--video", long_video, "--no-viewer", "--output", out, "--model", model, "--max-frames", "5")
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(out.read_text())["frames"]) == 5
+    assert not (tmp_path / ".killed.json.lock").exists()
