@@ -148,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="read a video file (any format OpenCV reads), every frame, as fast as possible")
     parser.add_argument("--output", type=Path, metavar="PATH",
                         help="write per-frame results to PATH: .json, .npz or .csv (the folder must exist); "
-                             "saved every few seconds, so an interrupted run keeps what it did")
+                             "saved every few seconds, so an interrupted run keeps what it did; or .bvh, an "
+                             "animation for Blender and other tools, written at the end of the run")
     parser.add_argument("--save-video", type=Path, metavar="PATH",
                         help="write an annotated video (.mp4 or .avi): the frame with 2D keypoints beside the 3D view")
     parser.add_argument("--no-viewer", action="store_true",
@@ -380,6 +381,7 @@ def _main(argv: list[str] | None) -> int:
         from app.results import RESULT_SUFFIXES, VIDEO_CODECS, AnnotatedVideoWriter, OutputError, ResultsWriter, \
             check_output_path
         from app.output_lock import OutputInUse, OutputLock
+        from app.bvh_export import BVH_SUFFIX, BvhWriter
     except (ImportError, OSError) as error:
         raise Failure(describe_import_error(error), EXIT_FAILURE) from None
     check_signals()
@@ -387,7 +389,7 @@ def _main(argv: list[str] | None) -> int:
     # Everything that can be checked is checked before the first frame is processed.
     try:
         if args.output is not None:
-            check_output_path(args.output, RESULT_SUFFIXES)
+            check_output_path(args.output, (*RESULT_SUFFIXES, BVH_SUFFIX))
         if args.save_video is not None:
             check_output_path(args.save_video, tuple(VIDEO_CODECS))
     except OutputError as error:
@@ -448,7 +450,11 @@ def _main(argv: list[str] | None) -> int:
 
         # The sinks are closed here rather than by the stack: their last flush runs even when the
         # loop failed, and a failure of that flush is reported like any other.
-        results = ResultsWriter(args.output) if args.output is not None else None
+        results = None
+        if args.output is not None:
+            # A BVH header holds the frame count: it is written once, at the end, at the source's frame rate.
+            results = BvhWriter(args.output, 1.0 / source.fps) if args.output.suffix.lower() == BVH_SUFFIX \
+                else ResultsWriter(args.output)
         video = AnnotatedVideoWriter(args.save_video, fps=source.fps) if args.save_video is not None else None
         summary, error = None, None
         stop = threading.Event()  # set by a signal, including one that came before the loop began
