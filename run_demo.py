@@ -175,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fov", type=field_of_view, default=None, metavar="DEGREES",
                         help="the camera's field of view across the image's longer side, for placing the person "
                              "in the room (distance, root_world; default 60, a typical webcam)")
+    parser.add_argument("--exit-at-end", action="store_true",
+                        help="with the viewer and --video: exit when the video ends (by default its last frame "
+                             "stays on screen until you press Q or Esc)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -442,7 +445,7 @@ def _main(argv: list[str] | None) -> int:
             except (ImportError, OSError) as error:
                 raise Failure(describe_import_error(error), EXIT_FAILURE) from None
             try:
-                viewer = Viewer(visible=not args.no_viewer)
+                viewer = Viewer(visible=not args.no_viewer, frame_size=getattr(source, "size", None))
             except ViewerError as error:
                 raise Failure(str(error), EXIT_FAILURE) from None
             stack.callback(viewer.close)
@@ -483,6 +486,13 @@ def _main(argv: list[str] | None) -> int:
         saved = f"; saved {results.frames_saved} frames to {results.path}" if results is not None else ""
         if error is not None:
             raise Failure(f"{error}{'' if results is None or results.failed else saved}", error.code)
+        # A video's last frame stays on screen (results already saved) until the user quits;
+        # it closed within a second of the end, too soon to look at. Scripts pass --exit-at-end.
+        if viewer is not None and not args.no_viewer and args.video is not None and not args.exit_at_end \
+                and summary.stopped_by == "end" and not _signals_received:
+            print("the video has ended: press Q or Esc in the viewer to quit", flush=True)
+            while not stop.is_set() and viewer.hold():
+                pass
 
     line = (f"processed {summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} FPS), "
             f"person found in {summary.detected}")

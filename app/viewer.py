@@ -94,6 +94,46 @@ def _x_display_reachable() -> bool:
     return True
 
 
+def screen_size() -> tuple[int, int] | None:
+    """The X screen's (width, height) in pixels, or None without a reachable display."""
+    if not os.environ.get("DISPLAY"):
+        return None
+    import ctypes
+    try:
+        x11 = ctypes.CDLL("libX11.so.6")
+    except OSError:
+        return None
+    x11.XOpenDisplay.argtypes, x11.XOpenDisplay.restype = [ctypes.c_char_p], ctypes.c_void_p
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    x11.XDefaultScreen.argtypes = [ctypes.c_void_p]
+    x11.XDisplayWidth.argtypes = x11.XDisplayHeight.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    display = x11.XOpenDisplay(None)
+    if not display:
+        return None
+    screen = x11.XDefaultScreen(display)
+    size = (int(x11.XDisplayWidth(display, screen)), int(x11.XDisplayHeight(display, screen)))
+    x11.XCloseDisplay(display)
+    return size
+
+
+TITLE_BAR_PX = 40   # room a window manager may add above each window (Xvfb adds none)
+
+
+def tile(screen: tuple[int, int], frame_size: tuple[int, int]) -> tuple[tuple[int, int, int, int],
+                                                                         tuple[int, int, int, int]]:
+    """Side by side on one screen, never overlapping: (x, y, width, height) of the 2D panel (the
+    frame scaled down to fit, never up, in at most half the width) and of the 3D window (the rest
+    of the width, as tall as the panel or at least three quarters of the width it gets)."""
+    screen_w, screen_h = screen
+    usable_h = max(120, screen_h - TITLE_BAR_PX)
+    frame_w, frame_h = frame_size
+    scale = min(1.0, (screen_w // 2) / frame_w, usable_h / frame_h)
+    panel = (0, 0, max(1, int(frame_w * scale)), max(1, int(frame_h * scale)))
+    view_w = screen_w - panel[2]
+    view_h = min(usable_h, max(panel[3], int(0.75 * view_w)))
+    return panel, (panel[2], 0, view_w, view_h)
+
+
 # --- geometry: thin tubes and small spheres whose vertices are recomputed each frame ---------------
 _ANGLES = np.linspace(0.0, 2.0 * np.pi, TUBE_SIDES, endpoint=False)
 
@@ -186,13 +226,20 @@ class Viewer:
     """
 
     def __init__(self, width: int = 640, height: int = 480, visible: bool = True,
-                 title: str = "RepNet Live"):
+                 title: str = "RepNet Live", frame_size: tuple[int, int] | None = None):
+        """frame_size (width, height) of the video: when given and a screen is there, the 2D panel
+        and the 3D window are tiled side by side on it (see tile()) instead of opening on top of
+        each other at the frame's full size."""
         o3d = _import_open3d()
+        screen = screen_size() if visible and frame_size is not None else None
+        self._panel_rect, left, top = None, 50, 50
+        if screen is not None:
+            self._panel_rect, (left, top, width, height) = tile(screen, frame_size)
         o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)  # never Debug: hangs at exit
         self._paused = False
         self._quit = False
         self._closed = False
-        self._vis = self._create_window(o3d, title, width, height, visible)
+        self._vis = self._create_window(o3d, title, width, height, visible, left, top)
         # The 2D window needs a display: OpenCV's GUI (Qt) aborts the process without one.
         self._panel_name = f"{title} - 2D" if visible and _x_display_reachable() else None
 
@@ -247,12 +294,15 @@ class Viewer:
         for key, callback in self.key_callbacks.items():
             self._vis.register_key_callback(key, callback)
         if self._panel_name:
-            cv2.namedWindow(self._panel_name, cv2.WINDOW_AUTOSIZE)
+            # GUI_NORMAL: no Qt toolbar, which would make the window taller than the tile.
+            cv2.namedWindow(self._panel_name, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
+            if self._panel_rect is not None:
+                cv2.moveWindow(self._panel_name, self._panel_rect[0], self._panel_rect[1])
         self._vis.poll_events()
         self._vis.update_renderer()
 
     @staticmethod
-    def _create_window(o3d, title: str, width: int, height: int, visible: bool):
+    def _create_window(o3d, title: str, width: int, height: int, visible: bool, left: int = 50, top: int = 50):
         if not visible and os.environ.get("DISPLAY"):
             # An invisible window gains nothing from X, and with software OpenGL every frame's copy
             # to the X server costs ~10 ns per pixel (5 ms at 640x480): hiding DISPLAY while the
@@ -265,7 +315,8 @@ class Viewer:
             finally:
                 os.environ["DISPLAY"] = display
         vis = o3d.visualization.VisualizerWithKeyCallback()
-        if not vis.create_window(window_name=title, width=width, height=height, visible=visible):
+        if not vis.create_window(window_name=title, width=width, height=height, left=left, top=top,
+                                 visible=visible):
             raise ViewerError("cannot open the Open3D window (no OpenGL?); run with --no-viewer")
         return vis
 
@@ -297,10 +348,25 @@ class Viewer:
             self._show_camera(_usable_rotation(camera))
             if self._panel_name and frame_bgr is not None:
                 panel = draw_fps(draw_keypoints_2d(frame_bgr, keypoints_2d, visibility), fps, status=status)
+                if self._panel_rect is not None and panel.shape[:2] != self._panel_rect[3:1:-1]:
+                    panel = cv2.resize(panel, self._panel_rect[2:], interpolation=cv2.INTER_AREA)
                 cv2.imshow(self._panel_name, panel)
         if self._panel_name:
             self._handle_panel_key()
         if not self._vis.poll_events():  # the window was closed
+            self._quit = True
+        self._vis.update_renderer()
+        return not self._quit
+
+    def hold(self) -> bool:
+        """Keep the last picture on screen (the view stays interactive) for about PAUSED_WAIT_S;
+        returns False once the user asked to quit or closed the window. For the end of a video."""
+        if self._closed:
+            return False
+        time.sleep(PAUSED_WAIT_S)
+        if self._panel_name:
+            self._handle_panel_key()
+        if not self._vis.poll_events():
             self._quit = True
         self._vis.update_renderer()
         return not self._quit
