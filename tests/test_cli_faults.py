@@ -252,3 +252,46 @@ def test_a_lock_left_by_a_killed_run_does_not_block_the_next(tmp_path, long_vide
     assert result.returncode == 0, result.stderr
     assert len(json.loads(out.read_text())["frames"]) == 5
     assert not (tmp_path / ".killed.json.lock").exists()
+
+
+# --- the annotated video ------------------------------------------------------------------------
+LIMITED_FILE_SIZE = [sys.executable, "-c", "import os, resource, sys; "  # the kernel refuses to grow any file
+                     "resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000)); "  # past 400 kB: a full disk
+                     "os.execv(sys.executable, [sys.executable] + sys.argv[1:])"]
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi"])
+def test_an_annotated_video_the_disk_cannot_hold_is_not_kept_and_the_run_fails(tmp_path, media_dir, model, suffix):
+    """Issue 17, item 3: OpenCV ignores write errors; on a full disk the unplayable file (no index)
+    was renamed into place and the run exited 0 reporting the video."""
+    video, out = tmp_path / f"annotated{suffix}", tmp_path / "poses.json"
+    video.write_bytes(b"the user's earlier file")
+    result = demo("--video", media_dir / "pose_1.mp4", "--no-viewer", "--save-video", video, "--output", out,
+                  "--model", model, python=LIMITED_FILE_SIZE)
+    assert result.returncode == 1
+    line = one_line_error(result)
+    assert f"writing the video {video} failed (" in line and "it was not saved" in line
+    assert video.read_bytes() == b"the user's earlier file"  # nothing unplayable under the real name
+    assert "video:" not in result.stdout
+    assert [f["index"] for f in json.loads(out.read_text())["frames"]] == list(range(120))  # the results are kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([video.name, out.name])  # no partial file left
+
+
+def test_an_annotated_video_too_large_for_the_codec_says_so(tmp_path, media_dir, model):
+    """A 3000 x 4000 (portrait) video makes annotated frames over 8000 pixels wide, more than mp4v
+    takes: the message said 'OpenCV has no .mp4 writer'."""
+    big = tmp_path / "big.avi"
+    capture = cv2.VideoCapture(str(media_dir / "pose_1.mp4"))
+    writer = cv2.VideoWriter(str(big), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (3000, 4000))
+    for _ in range(5):
+        writer.write(cv2.resize(capture.read()[1], (3000, 4000)))
+    writer.release()
+    video = tmp_path / "annotated.mp4"
+    result = demo("--video", big, "--no-viewer", "--save-video", video, "--model", model)
+    assert result.returncode == 1
+    line = one_line_error(result)
+    assert re.search(r"its frames \(the input beside the 3D view\) are \d+ x 4000 pixels, more than the \.mp4 "
+                     r"\(mp4v\) encoder takes; use \.avi \(MJPG\)", line), line
+    assert not video.exists() and [p.name for p in tmp_path.iterdir()] == ["big.avi"]
+    avi = demo("--video", big, "--no-viewer", "--save-video", tmp_path / "annotated.avi", "--model", model)
+    assert avi.returncode == 0, avi.stderr  # the advice works
