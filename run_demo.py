@@ -144,8 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--camera", type=camera_index, metavar="INDEX",
                         help="read the webcam with this index (0 is the first); runs in real time, always on the newest frame")
-    source.add_argument("--video", type=Path, metavar="PATH",
-                        help="read a video file (any format OpenCV reads), every frame, as fast as possible")
+    source.add_argument("--video", type=Path, nargs="+", metavar="PATH",
+                        help="read a video file (any format OpenCV reads), every frame, as fast as possible; "
+                             "with --output-dir: several files, folders of videos or quoted glob patterns")
     parser.add_argument("--output", type=Path, metavar="PATH",
                         help="write per-frame results to PATH: .json, .npz or .csv (the folder must exist); "
                              "saved every few seconds, so an interrupted run keeps what it did; or .bvh, an "
@@ -179,6 +180,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with the viewer and --video: exit when the video ends (by default its last frame "
                              "stays on screen until you press Q or Esc)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    batch = parser.add_argument_group("batches (--output-dir): many videos, or one long one, on every core")
+    batch.add_argument("--output-dir", type=Path, metavar="DIR",
+                       help="process every --video in parallel worker processes and write DIR/<video name>.<format> "
+                            "for each (the folder is created); finished videos are skipped on a rerun; headless")
+    batch.add_argument("--format", choices=("json", "npz", "csv"), default="json",
+                       help="results format in --output-dir (default json)")
+    batch.add_argument("--save-videos", action="store_true",
+                       help="also write DIR/<video name>.annotated.mp4 for each video")
+    batch.add_argument("--workers", type=positive_int, metavar="N",
+                       help="worker processes (default: one per core)")
+    batch.add_argument("--chunks", type=positive_int, metavar="N",
+                       help="split each video into N pieces run in parallel and joined (default: enough to keep "
+                            "every worker busy when there are fewer videos than workers)")
     return parser
 
 
@@ -345,6 +359,83 @@ def x_display_reachable(display: str) -> bool | None:
     return bool(handle)
 
 
+def estimator_settings(args: argparse.Namespace, settings_class: type):
+    """The PoseEstimator's settings from the command line (settings_class: app.pipeline.EstimatorSettings,
+    passed in because the app is imported only after the arguments were checked)."""
+    settings = settings_class(smoothing=not args.no_smoothing, camera_lock=args.camera_lock)
+    for name in ("min_cutoff", "beta", "visibility_threshold"):
+        if getattr(args, name) is not None:
+            setattr(settings, name, getattr(args, name))
+    if args.fov is not None:
+        settings.fov_deg = args.fov
+    return settings
+
+
+BATCH_ONLY = ("--workers", "--chunks", "--save-videos", "--format")
+
+
+def is_batch(args: argparse.Namespace) -> bool:
+    """Whether --video asks for a batch (app/batch.py); refuses batch-only options without one."""
+    import glob
+    first = args.video[0]
+    several = len(args.video) > 1 or first.is_dir() or (not first.exists() and glob.has_magic(str(first)))
+    if several and args.output_dir is None:
+        raise Failure("several videos, a folder or a pattern need --output-dir DIR (one results file per video)",
+                      EXIT_BAD_INPUT)
+    if args.output_dir is None:
+        given = [o for o in BATCH_ONLY if getattr(args, o[2:].replace("-", "_")) not in (None, False, "json")]
+        if given:
+            raise Failure(f"{given[0]} needs --output-dir DIR", EXIT_BAD_INPUT)
+        return False
+    for option, value in (("--output", args.output), ("--save-video", args.save_video)):
+        if value is not None:
+            raise Failure(f"{option} names one file; with --output-dir use --format and --save-videos", EXIT_BAD_INPUT)
+    return True
+
+
+def _batch_main(args: argparse.Namespace) -> int:
+    """--output-dir: every video through worker processes (app/batch.py), headless; one line per
+    failed video and a summary. Exit 1 if any video failed, 130/143 if interrupted."""
+    try:
+        from app.batch import BatchError, BatchSettings, expand_videos, run_batch
+        from app.lifter import Lifter, ModelContractError
+        from app.pipeline import EstimatorSettings
+    except (ImportError, OSError) as error:
+        raise Failure(describe_import_error(error), EXIT_FAILURE) from None
+    try:
+        videos = expand_videos(args.video)
+        Lifter(args.model)  # refused here, once, rather than in every worker
+    except BatchError as error:
+        raise Failure(str(error), EXIT_BAD_INPUT) from None
+    except ModelContractError as error:
+        raise Failure(str(error), EXIT_BAD_INPUT) from None
+    check_signals()
+    settings = BatchSettings(output_dir=args.output_dir, fmt=args.format, save_videos=args.save_videos,
+                             workers=args.workers or 0, chunks=args.chunks, max_frames=args.max_frames,
+                             model=args.model, estimator=estimator_settings(args, EstimatorSettings),
+                             progress=not args.no_progress and sys.stderr.isatty())
+    stop = threading.Event()
+    _stop_events.append(stop)
+    if _signals_received:
+        stop.set()
+    with NativeLogFilter():  # the workers inherit the filtered stderr
+        try:
+            summary = run_batch(videos, settings, stop)
+        except BatchError as error:
+            raise Failure(str(error), EXIT_BAD_INPUT) from None
+    for outcome in summary.outcomes:
+        if outcome.status == "failed":
+            print(f"{PROG}: error: {outcome.video}: {outcome.message}", file=sys.stderr)
+    counts = ", ".join(f"{summary.count(s)} {s}" for s in ("done", "skipped", "failed", "interrupted")
+                       if summary.count(s) or s in ("done", "failed"))
+    print(f"{len(summary.outcomes)} videos: {counts}; {summary.frames} frames in {summary.seconds:.1f} s "
+          f"({summary.fps:.1f} FPS) on {settings.workers} workers; results in {settings.output_dir}")
+    if summary.interrupted or _signals_received:
+        print(f"{PROG}: interrupted; finished videos are kept and skipped on a rerun", file=sys.stderr)
+        return interrupted_code() or EXIT_INTERRUPTED
+    return EXIT_FAILURE if summary.count("failed") else EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -364,6 +455,12 @@ def _main(argv: list[str] | None) -> int:
     if threading.current_thread() is threading.main_thread():  # done already when run as a program
         _record_signals()
     args = build_parser().parse_args(argv)
+    if args.video is not None:
+        if is_batch(args):
+            return _batch_main(args)
+        args.video = args.video[0]
+    elif args.output_dir is not None:
+        raise Failure("--output-dir needs --video (a camera is one live stream)", EXIT_BAD_INPUT)
     if sys.platform.startswith("linux") and not args.no_viewer and not (
             os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise Failure("no display to show the viewer on (DISPLAY is not set); "
@@ -422,12 +519,7 @@ def _main(argv: list[str] | None) -> int:
 
         show_progress = not args.no_progress and sys.stderr.isatty()  # decided before stderr becomes a pipe
         stack.enter_context(NativeLogFilter())
-        settings = EstimatorSettings(smoothing=not args.no_smoothing, camera_lock=args.camera_lock)
-        for name in ("min_cutoff", "beta", "visibility_threshold"):
-            if getattr(args, name) is not None:
-                setattr(settings, name, getattr(args, name))
-        if args.fov is not None:
-            settings.fov_deg = args.fov
+        settings = estimator_settings(args, EstimatorSettings)
         try:
             detector = PoseDetector()
         except (ImportError, OSError) as error:

@@ -95,8 +95,11 @@ def _usable_fps(fps: float) -> float:
 class VideoSource:
     """Every frame of a video file, in order, decoded ahead on a reader thread."""
 
-    def __init__(self, path: Path | str, prefetch: int = VIDEO_PREFETCH):
+    def __init__(self, path: Path | str, prefetch: int = VIDEO_PREFETCH, start_frame: int = 0):
+        """`start_frame`: begin there (one piece of a video split for parallel workers, app/batch.py);
+        frames keep the index and timestamp a read from the start gives them."""
         self.path = Path(path)
+        self.start_frame = start_frame
         if not self.path.exists():
             raise SourceError(f"video not found: {self.path} (check the path given to --video)")
         if not self.path.is_file():
@@ -111,6 +114,8 @@ class VideoSource:
         # Phone videos are stored sideways with a rotation in the container: apply it, so that the
         # person stands upright for MediaPipe and in the annotated video.
         self._capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+        if start_frame > 0:  # FFmpeg seeks to the key frame before and decodes up to this one: exact
+            self._capture.set(cv2.CAP_PROP_POS_FRAMES, start_frame)
         self.frames_skipped = 0  # undecodable frames passed over (a damaged stretch), reported by the caller
         self._last_msec = 0.0    # the latest container timestamp decoded
         start = time.perf_counter()
@@ -137,7 +142,7 @@ class VideoSource:
             return None
         # How far the decoder got: frames decoded and skipped, or the latest timestamp (the decoder
         # can lose more frames than it reports failed reads for).
-        reached = max(self.frames_read + self.frames_skipped, round(self._last_msec / 1000.0 * self.fps) + 1)
+        reached = max(self.start_frame + self.frames_read + self.frames_skipped, round(self._last_msec / 1000.0 * self.fps) + 1)
         if reached < self.frame_count - 1:  # containers may be off by one
             return (f"{self.path} could not be decoded past frame {self.frames_read} of {self.frame_count} "
                     "(the file is damaged or truncated)")
@@ -188,11 +193,11 @@ class VideoSource:
 
     def _read_frames(self) -> None:
         lower_this_thread()  # four frames of read-ahead absorb the delay; MediaPipe has none
-        index, previous = 0, -1.0
+        index, previous = self.start_frame, -1.0
         try:
             image, msec = self._first
             while not self._stop.is_set():
-                if index > 0:
+                if index > self.start_frame:
                     start = time.perf_counter()
                     image = self._read_decodable()
                     msec = self._capture.get(cv2.CAP_PROP_POS_MSEC)
@@ -207,7 +212,7 @@ class VideoSource:
                 if not self._put(frame):
                     break
                 index += 1
-                self.frames_read = index
+                self.frames_read = index - self.start_frame
         finally:
             self._first = None
             self._put(None)

@@ -215,6 +215,34 @@ class ResultsWriter:
         except OSError as error:
             self._fail(error)
 
+    def add_part(self, part: Path | str) -> int:
+        """Append every frame of `part`, a file of this writer's format written by a ResultsWriter
+        (one piece of a video split for parallel workers, app/batch.py), exactly as it stands: the
+        merged file is byte for byte what one writer adding those frames would give. Returns the
+        number of frames added."""
+        part = Path(part)
+        if part.suffix.lower() != self.format:
+            raise ValueError(f"{part} is not a {self.format} file")
+        if self.format == ".json":  # Python's float repr reads back and prints again unchanged
+            frames = [json.dumps(f, separators=(",", ":"), allow_nan=False)
+                      for f in json.loads(part.read_text())["frames"]]
+            chunks = [(("\n" if self.frames_added + i == 0 else ",\n") + f).encode() for i, f in enumerate(frames)]
+        elif self.format == ".csv":
+            chunks = [(line + "\n").encode() for line in part.read_text().splitlines()[1:]]
+        else:
+            with np.load(part, allow_pickle=False) as data:
+                records = np.zeros(len(data["index"]), dtype=RECORD)
+                for name in FIELDS:
+                    records[name] = data[name]
+            chunks = [records.tobytes()]
+        try:
+            with self._spool_lock:
+                self._spool.write(b"".join(chunks))
+                self.frames_added += len(chunks) if self.format != ".npz" else len(records)
+        except OSError as error:
+            self._fail(error)
+        return len(chunks) if self.format != ".npz" else len(records)
+
     @property
     def failed(self) -> bool:
         """Writing has failed (the error's message says what the file holds)."""
