@@ -147,3 +147,17 @@ def test_chunks_whose_warmup_reaches_the_start_give_the_sequential_file_byte_for
                                                progress=False))
     assert summary.outcomes[0].status == "done" and summary.outcomes[0].frames == 60
     assert (tmp_path / "out" / "pose_1.json").read_bytes() == (tmp_path / "seq.json").read_bytes()
+
+
+def test_save_videos_writes_one_annotated_video_per_video(tmp_path, media_dir):
+    import cv2
+    result = demo("--video", media_dir / "pose_1.mp4", "--output-dir", tmp_path / "out", "--save-videos",
+                  "--max-frames", 4)
+    assert result.returncode == 0, result.stderr
+    capture = cv2.VideoCapture(str(tmp_path / "out" / "pose_1.annotated.mp4"))
+    try:
+        assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 4
+        assert capture.get(cv2.CAP_PROP_FRAME_WIDTH) > 576  # the frame beside the 3D view
+    finally:
+        capture.release()
+    assert len(read_results(tmp_path / "out" / "pose_1.json")["index"]) == 4
