@@ -17,12 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from models.camera import rotation_about_x, rotation_about_y, rotation_about_z
-from models.skeleton import BONES, JOINT_INDEX, JOINT_NAMES, NUM_BONES, PELVIS, mirror
+from models.skeleton import (BONE_INDEX, BONES, JOINT_INDEX, JOINT_NAMES, NUM_BONES, PELVIS, bone_directions,
+                             bone_vectors, mirror, poses_from_bones)
 
-_PARENT_OF_BONE = np.array([p for p, _ in BONES])
-_CHILD_OF_BONE = np.array([c for _, c in BONES])
-# Bone index by child joint name ("right_knee" is the thigh: right_hip -> right_knee).
-BONE_INDEX: dict[str, int] = {JOINT_NAMES[c]: b for b, (_, c) in enumerate(BONES)}
 # The bone that ends at a bone's parent joint (-1 for bones leaving the pelvis).
 _PARENT_BONE = np.array([BONE_INDEX.get(JOINT_NAMES[p], -1) for p, _ in BONES])
 
@@ -44,32 +41,6 @@ LIMBS: dict[str, tuple[str, ...]] = {
 MUTABLE_BONES: tuple[str, ...] = ("right_knee", "right_ankle", "left_knee", "left_ankle",
                                   "right_elbow", "right_wrist", "left_elbow", "left_wrist",
                                   "neck_nose", "head")
-
-
-# ---- bone geometry ---------------------------------------------------------------------------
-
-def bone_vectors(poses: np.ndarray) -> np.ndarray:
-    """Bone vectors (child minus parent) [..., 16, 3], in models.skeleton.BONES order."""
-    return poses[..., _CHILD_OF_BONE, :] - poses[..., _PARENT_OF_BONE, :]
-
-
-def bone_directions(poses: np.ndarray, eps: float = 1e-9) -> np.ndarray:
-    """Unit bone vectors [..., 16, 3]; a zero-length bone gets a zero vector."""
-    vectors = bone_vectors(poses)
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), eps)
-
-
-def poses_from_bones(directions: np.ndarray, lengths: np.ndarray, root: np.ndarray | None = None) -> np.ndarray:
-    """Rebuild poses [N, 17, 3] along the kinematic tree from unit bone directions [N, 16, 3],
-    bone lengths [16] or [N, 16] (BONES order) and pelvis positions [N, 3] (default: origin)."""
-    directions = np.asarray(directions, dtype=np.float64)
-    vectors = directions * np.asarray(lengths, dtype=np.float64)[..., None]
-    poses = np.zeros(directions.shape[:-2] + (len(JOINT_NAMES), 3))
-    if root is not None:
-        poses[..., PELVIS, :] = root
-    for b, (parent, child) in enumerate(BONES):   # BONES lists parents before children
-        poses[..., child, :] = poses[..., parent, :] + vectors[..., b, :]
-    return poses
 
 
 def _normalize(v: np.ndarray, eps: float = 1e-9) -> np.ndarray:

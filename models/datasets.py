@@ -27,11 +27,10 @@ from typing import Iterable, NamedTuple
 import numpy as np
 from tqdm import tqdm
 
-from models.augment import BONE_INDEX, bone_directions, bone_vectors, poses_from_bones
 from models.bvh import BVH, BVHError, forward_kinematics, read_bvh
 from models.camera import project_perspective, random_camera_rotations
-from models.skeleton import (JOINT_INDEX, NUM_JOINTS, PELVIS, REFERENCE_BONE_LENGTHS_MM,  # noqa: F401
-                             REFERENCE_LENGTHS)
+from models.skeleton import (BONE_INDEX, JOINT_INDEX, NUM_JOINTS, PELVIS, REFERENCE_BONE_LENGTHS_MM,  # noqa: F401
+                             REFERENCE_LENGTHS, bone_directions, bone_vectors, poses_from_bones)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -610,6 +609,17 @@ def check_disjoint(groups: dict[str, set[str]]) -> None:
 
 # ---- synthetic 2D from 3D --------------------------------------------------------------------
 
+def person_size_px(keypoints_2d: np.ndarray) -> np.ndarray:
+    """[N, 1, 1] the person's size in the image: the longer side of the box around the joints."""
+    return np.maximum(np.ptp(keypoints_2d[..., 0], axis=1), np.ptp(keypoints_2d[..., 1], axis=1))[:, None, None]
+
+
+def jitter_2d(keypoints_2d: np.ndarray, noise_px: float, rng: np.random.Generator) -> np.ndarray:
+    """The detector noise model: Gaussian jitter of std noise_px for a person 500 px tall, scaled
+    with the person's size in the image. Training's projections and every evaluation use it."""
+    return keypoints_2d + rng.normal(0.0, 1.0, keypoints_2d.shape) * noise_px * person_size_px(keypoints_2d) / 500.0
+
+
 class Projections(NamedTuple):
     keypoints_2d: np.ndarray   # [F, 17, 2] float32 pixels, detector-like noise; dropped joints at the pelvis
     poses_camera: np.ndarray   # [F, 17, 3] float32 mm, root-relative, camera frame (what was projected)
@@ -641,9 +651,8 @@ def project_random_cameras(poses_world: np.ndarray, rng: np.random.Generator, no
     centre = (image_size[0] / 2.0, image_size[1] / 2.0)
     clean = project_perspective(poses_camera, focal, distance, principal_point=centre)
 
-    # The person's size in the image: the longer side of the box around the clean joints.
-    size_px = np.maximum(np.ptp(clean[..., 0], axis=1), np.ptp(clean[..., 1], axis=1))[:, None, None]
-    keypoints = clean + rng.normal(0.0, 1.0, clean.shape) * noise_px * size_px / 500.0
+    size_px = person_size_px(clean)
+    keypoints = jitter_2d(clean, noise_px, rng)
     outlier = rng.random((n, NUM_JOINTS)) < outlier_prob
     direction = rng.normal(size=(n, NUM_JOINTS, 2))
     direction /= np.linalg.norm(direction, axis=-1, keepdims=True)

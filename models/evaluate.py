@@ -312,13 +312,6 @@ def mpi_inf_3dhp_test_data(root: Path | str, stride: int = 1) -> TestData:
 
 # =========================================================================== 2D perturbations
 
-def jitter_2d(keypoints_2d: np.ndarray, noise_px: float, rng: np.random.Generator) -> np.ndarray:
-    """Gaussian jitter of std noise_px for a person 500 px tall, scaled with the person's size in
-    the image: the same noise model as datasets.project_random_cameras."""
-    size = np.maximum(np.ptp(keypoints_2d[..., 0], axis=1), np.ptp(keypoints_2d[..., 1], axis=1))[:, None, None]
-    return keypoints_2d + rng.normal(size=keypoints_2d.shape) * noise_px * size / 500.0
-
-
 def drop_joints(keypoints_2d: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """Remove n random joints per frame (never the pelvis, the normalization's origin): each is
     placed on the pelvis, as training marks a joint the detector missed."""
@@ -341,7 +334,7 @@ def input_conditions(data: TestData, seed: int = 0) -> Iterator[dict]:
                "keypoints_2d": keypoints}
     for level in NOISE_LEVELS_PX:
         yield {"name": f"noise {level:g} px", "kind": "noise", "noise_px": level, "dropped_joints": 0,
-               "keypoints_2d": jitter_2d(given, level, rng)}
+               "keypoints_2d": datasets.jitter_2d(given, level, rng)}
     for n in DROPPED_JOINTS:
         yield {"name": f"{n} joint{'s' if n > 1 else ''} dropped", "kind": "dropped", "noise_px": 0.0,
                "dropped_joints": n, "keypoints_2d": drop_joints(given, n, rng)}
@@ -433,7 +426,7 @@ def summary_table(report: dict) -> str:
 
 def per_joint_table(report: dict) -> str:
     c = headline(report)
-    lines = [f"| joint | MPJPE (mm) | PA-MPJPE (mm) |", "|---|---|---|"]
+    lines = ["| joint | MPJPE (mm) | PA-MPJPE (mm) |", "|---|---|---|"]
     lines += [f"| {name} | {_fmt(v['mpjpe'])} | {_fmt(v['pa_mpjpe'])} |" for name, v in c["per_joint"].items()]
     return "\n".join(lines)
 

@@ -103,6 +103,15 @@ def bone_side(bone: tuple[int, int]) -> str:
     return joint_side(bone[1])
 
 
+def subtree(joint: int) -> tuple[int, ...]:
+    """The joint and every joint below it in the kinematic tree (a knee: knee and ankle)."""
+    below = [joint]
+    for j, parent in enumerate(PARENTS):
+        if parent in below:
+            below.append(j)
+    return tuple(below)
+
+
 def bone_matrix() -> np.ndarray:
     """C (17 x 16) with X @ C = B, the bone vectors (child minus parent) of a 3 x 17 pose X.
 
@@ -116,11 +125,39 @@ def bone_matrix() -> np.ndarray:
     return C
 
 
+# Bone index by child joint name ("right_knee" is the thigh: right_hip -> right_knee).
+BONE_INDEX: dict[str, int] = {JOINT_NAMES[c]: b for b, (_, c) in enumerate(BONES)}
+_PARENT_OF_BONE = np.array([p for p, _ in BONES])
+_CHILD_OF_BONE = np.array([c for _, c in BONES])
+
+
+def bone_vectors(poses: np.ndarray) -> np.ndarray:
+    """Bone vectors (child minus parent) [..., 16, 3], in BONES order."""
+    return poses[..., _CHILD_OF_BONE, :] - poses[..., _PARENT_OF_BONE, :]
+
+
 def bone_lengths(poses: np.ndarray) -> np.ndarray:
     """Bone lengths of poses [..., 17, 3] as [..., 16]."""
-    parents = [p for p, _ in BONES]
-    children = [c for _, c in BONES]
-    return np.linalg.norm(poses[..., children, :] - poses[..., parents, :], axis=-1)
+    return np.linalg.norm(bone_vectors(poses), axis=-1)
+
+
+def bone_directions(poses: np.ndarray, eps: float = 1e-9) -> np.ndarray:
+    """Unit bone vectors [..., 16, 3]; a zero-length bone gets a zero vector."""
+    vectors = bone_vectors(poses)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), eps)
+
+
+def poses_from_bones(directions: np.ndarray, lengths: np.ndarray, root: np.ndarray | None = None) -> np.ndarray:
+    """Rebuild poses [N, 17, 3] along the kinematic tree from unit bone directions [N, 16, 3],
+    bone lengths [16] or [N, 16] (BONES order) and pelvis positions [N, 3] (default: origin)."""
+    directions = np.asarray(directions, dtype=np.float64)
+    vectors = directions * np.asarray(lengths, dtype=np.float64)[..., None]
+    poses = np.zeros(directions.shape[:-2] + (NUM_JOINTS, 3))
+    if root is not None:
+        poses[..., PELVIS, :] = root
+    for b, (parent, child) in enumerate(BONES):   # BONES lists parents before children
+        poses[..., child, :] = poses[..., parent, :] + vectors[..., b, :]
+    return poses
 
 
 def mirror(poses: np.ndarray) -> np.ndarray:

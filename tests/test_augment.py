@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from models import augment
-from models.augment import BONE_INDEX, LIMBS, bone_directions, joint_angles_valid, torso_frames
+from models.augment import LIMBS, joint_angles_valid, torso_frames
 from models.camera import canonicalize
 from models.datasets import bvh_to_h36m
 from models.bvh import read_bvh
-from models.skeleton import JOINT_INDEX, PELVIS, bone_lengths, mirror
+from models.skeleton import BONE_INDEX, JOINT_INDEX, PELVIS, bone_directions, bone_lengths, mirror, poses_from_bones
 
 TORSO_BONES = [BONE_INDEX[n] for n in ("right_hip", "left_hip", "spine", "thorax", "right_shoulder", "left_shoulder")]
 
@@ -27,7 +27,7 @@ def angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def test_bones_round_trip(poses):
-    rebuilt = augment.poses_from_bones(bone_directions(poses), bone_lengths(poses), poses[:, PELVIS])
+    rebuilt = poses_from_bones(bone_directions(poses), bone_lengths(poses), poses[:, PELVIS])
     np.testing.assert_allclose(rebuilt, poses, atol=1e-6)
 
 

@@ -327,7 +327,7 @@ def test_npz_source_spec():
 def test_3d_sources_are_rebuilt_with_the_reference_skeleton(data_root, tmp_path):
     """A Human3.6M subject with longer bones (and a BVH folder) come out with the reference bone
     lengths and the recorded bone directions, like the CMU data: one body size for the critic."""
-    from models.augment import bone_directions, bone_vectors
+    from models.skeleton import bone_directions, bone_vectors
     walking = datasets.load_cmu_poses(data_root, progress=False)["07"][:50]
     tall = walking * 1.15                                      # every bone 15% longer
     full = np.zeros((len(tall), 32, 3))

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from models import train
+from models import train, training_data
 from models.checkpoint import load_checkpoint
 from tests.conftest import TINY_TRAINING
 
@@ -151,12 +151,12 @@ def test_a_person_in_two_groups_is_refused(data_root, tmp_path):
 
 def test_batch_shares():
     from models import datasets
-    assert train.batch_shares(0.3, 0.0, has_projections=True) == (0.3, 0.0)
-    assert train.batch_shares(0.3, 0.1, has_projections=False) == pytest.approx((0.75, 0.25))
+    assert training_data.batch_shares(0.3, 0.0, has_projections=True) == (0.3, 0.0)
+    assert training_data.batch_shares(0.3, 0.1, has_projections=False) == pytest.approx((0.75, 0.25))
     with pytest.raises(datasets.DataError, match="add up to at most 1"):
-        train.batch_shares(0.8, 0.3, has_projections=True)
+        training_data.batch_shares(0.8, 0.3, has_projections=True)
     with pytest.raises(datasets.DataError, match="the generator has no 2D poses"):
-        train.batch_shares(0.0, 0.0, has_projections=False)
+        training_data.batch_shares(0.0, 0.0, has_projections=False)
 
 
 def test_limb_flipped_negatives_look_the_same_from_their_camera_but_differ_in_depth():
@@ -181,7 +181,7 @@ def test_mirrored_2d_poses_swap_sides_and_carry_their_missing_joints_along():
     keypoints = np.random.default_rng(0).uniform(100, 500, (2, 17, 2))
     weights = np.ones((2, 17))
     weights[0, JOINT_INDEX["left_wrist"]] = 0.0                         # missing in the first pose
-    both, both_weights = train.with_mirrored_2d(keypoints, weights)
+    both, both_weights = training_data.with_mirrored_2d(keypoints, weights)
     assert both.shape == (4, 17, 2) and np.array_equal(both[:2], keypoints)
     left, right = JOINT_INDEX["left_wrist"], JOINT_INDEX["right_wrist"]
     assert both[2, right, 0] == -keypoints[0, left, 0] and both[2, right, 1] == keypoints[0, left, 1]
