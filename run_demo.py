@@ -193,6 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--chunks", type=positive_int, metavar="N",
                        help="split each video into N pieces run in parallel and joined (default: enough to keep "
                             "every worker busy when there are fewer videos than workers)")
+    batch.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                       help="run the videos and chunks as tasks on a Ray cluster instead of local processes: "
+                            "ADDRESS as `ray start` prints it, 'auto' for the one started on this machine, none: "
+                            "$RAY_ADDRESS or a new local instance (needs requirements-ray.txt; --workers: units "
+                            "at once, default the cluster's CPUs)")
     return parser
 
 
@@ -371,7 +376,7 @@ def estimator_settings(args: argparse.Namespace, settings_class: type):
     return settings
 
 
-BATCH_ONLY = ("--workers", "--chunks", "--save-videos", "--format")
+BATCH_ONLY = ("--workers", "--chunks", "--save-videos", "--format", "--ray")
 
 
 def is_batch(args: argparse.Namespace) -> bool:
@@ -403,6 +408,9 @@ def _batch_main(args: argparse.Namespace) -> int:
     except (ImportError, OSError) as error:
         raise Failure(describe_import_error(error), EXIT_FAILURE) from None
     try:
+        if args.ray is not None:  # before any output is touched: Ray is optional
+            from app.ray_batch import import_ray
+            import_ray()
         videos = expand_videos(args.video)
         Lifter(args.model)  # refused here, once, rather than in every worker
     except BatchError as error:
@@ -413,7 +421,7 @@ def _batch_main(args: argparse.Namespace) -> int:
     settings = BatchSettings(output_dir=args.output_dir, fmt=args.format, save_videos=args.save_videos,
                              workers=args.workers or 0, chunks=args.chunks, max_frames=args.max_frames,
                              model=args.model, estimator=estimator_settings(args, EstimatorSettings),
-                             progress=not args.no_progress and sys.stderr.isatty())
+                             progress=not args.no_progress and sys.stderr.isatty(), ray=args.ray)
     stop = threading.Event()
     _stop_events.append(stop)
     if _signals_received:
@@ -429,7 +437,8 @@ def _batch_main(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{summary.count(s)} {s}" for s in ("done", "skipped", "failed", "interrupted")
                        if summary.count(s) or s in ("done", "failed"))
     print(f"{len(summary.outcomes)} videos: {counts}; {summary.frames} frames in {summary.seconds:.1f} s "
-          f"({summary.fps:.1f} FPS) on {settings.workers} workers; results in {settings.output_dir}")
+          f"({summary.fps:.1f} FPS) on {settings.workers} {'Ray tasks at once' if args.ray is not None else 'workers'}; "
+          f"results in {settings.output_dir}")
     if summary.interrupted or _signals_received:
         print(f"{PROG}: interrupted; finished videos are kept and skipped on a rerun", file=sys.stderr)
         return interrupted_code() or EXIT_INTERRUPTED

@@ -69,6 +69,8 @@ class BatchSettings:
     model: Path | None = None               # the ONNX lifter (None: the shipped one)
     estimator: EstimatorSettings = field(default_factory=EstimatorSettings)
     progress: bool = True                   # a progress bar on stderr
+    ray: str | None = None                  # run the units as Ray tasks (app/ray_batch.py) on the cluster at
+                                            # this address ("": RAY_ADDRESS or a new local instance); None: local processes
 
 
 @dataclass
@@ -462,7 +464,7 @@ def run_batch(videos: list[Path], settings: BatchSettings, stop_event: threading
 
     if settings.fmt not in RESULT_FORMATS:
         raise BatchError(f"unknown results format '{settings.fmt}'; use one of {', '.join(RESULT_FORMATS)}")
-    if settings.workers <= 0:
+    if settings.workers <= 0 and settings.ray is None:  # on Ray: the cluster's CPUs, once connected
         settings.workers = default_workers()
     try:
         (settings.output_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
@@ -475,20 +477,29 @@ def run_batch(videos: list[Path], settings: BatchSettings, stop_event: threading
     except OutputInUse as error:
         raise BatchError(f"another batch is writing into {settings.output_dir} ({error}); wait for it to finish "
                          "or choose another --output-dir") from None
+    if settings.ray is not None:
+        from app.ray_batch import run_locked as run_units
+    else:
+        run_units = _run_locked
     try:
-        return _run_locked(videos, settings, stop_event or threading.Event(), tqdm)
+        return run_units(videos, settings, stop_event or threading.Event(), tqdm)
     finally:
         lock.release()
+
+
+def _start_jobs(jobs: list[_Job], settings: BatchSettings) -> None:
+    """Markers written before any work: a killed batch leaves outputs the next run knows as its own."""
+    for job in jobs:
+        _write_marker(job.marker, {**_input_identity(job.outcome.video), "settings": _settings_identity(settings),
+                                   "outputs": [job.outcome.results.name] + ([output_names(job.outcome.video, settings.fmt)[1]]
+                                                                             if settings.save_videos else []),
+                                   "complete": False, "frames": 0})
 
 
 def _run_locked(videos: list[Path], settings: BatchSettings, stop_event: threading.Event, tqdm) -> BatchSummary:
     started = time.monotonic()
     jobs, settled = plan(videos, settings)
-    for job in jobs:  # written first: a killed batch leaves outputs the next run knows as its own
-        _write_marker(job.marker, {**_input_identity(job.outcome.video), "settings": _settings_identity(settings),
-                                   "outputs": [job.outcome.results.name] + ([output_names(job.outcome.video, settings.fmt)[1]]
-                                                                             if settings.save_videos else []),
-                                   "complete": False, "frames": 0})
+    _start_jobs(jobs, settings)
     tasks = _make_tasks(jobs, settings)
     summary = BatchSummary(outcomes=[j.outcome for j in jobs] + settled)
     by_id = {t.id: t for t in tasks}

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_batch.py                        # a folder of videos, and one long video
     python benchmarks/bench_batch.py --seams --long-frames 600 --chunks 4   # how frames near a seam differ
+    python benchmarks/bench_batch.py --ray                  # the same work on a local Ray instance
 
 1. A folder of videos: `--copies` copies of each shared test video (pose_1.mp4 and pose_squats.mp4),
    written to a temporary folder, through run_batch with one worker per core. Total frames per
@@ -10,6 +11,10 @@
    chunks by run_batch (auto: one per worker).
 Both against MediaPipe alone on one stream of the same videos (bench_pipeline.mediapipe_alone:
 pre-decoded RGB frames, one after the other). Targets (issue 16): 1.7x and 1.6x on 2 cores.
+
+--ray runs the same folder and long video through local worker processes and through Ray tasks
+on a local Ray instance with as many CPUs as workers (started before the clock starts), and prints
+the ratio (target, issue 16: Ray within 20% of the local processes).
 
 --seams also runs the long video sequentially (one worker, one chunk) and prints how far the
 chunked results are from it, by distance from the nearest seam. The 1-minute load average is
@@ -123,10 +128,45 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--chunks", type=int, default=None, help="chunks of the long video (default: auto)")
     parser.add_argument("--seams", action="store_true", help="only the long video, against a sequential run")
+    parser.add_argument("--ray", action="store_true", help="local worker processes against Ray tasks, same work")
     args = parser.parse_args()
     from run_demo import NativeLogFilter  # MediaPipe's C++ log lines, from every worker, off the terminal
     with NativeLogFilter():
-        measure(args)
+        measure_ray(args) if args.ray else measure(args)
+
+
+def measure_ray(args: argparse.Namespace) -> None:
+    """The folder and the long video, each through local processes and through Ray (same workers, same
+    chunks, same outputs); Ray's start-up is outside the clock, its first tasks' imports inside."""
+    from app.ray_batch import import_ray, runtime_env
+    ray = import_ray()
+    print(f"{args.workers} workers, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
+    ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False, runtime_env=runtime_env())
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench_batch.") as tmp:
+            tmp = Path(tmp)
+            folder = tmp / "folder"
+            folder.mkdir()
+            for name in ("pose_1.mp4", "pose_squats.mp4"):
+                for copy in range(args.copies):
+                    shutil.copy(MEDIA / name, folder / f"{Path(name).stem}_copy{copy}.mp4")
+            long_video = repeated_video(MEDIA / "pose_squats.mp4", args.long_frames, tmp / "squats_long.mp4")
+            for label, videos, chunks in (("folder", expand_videos([folder]), None), ("long video", [long_video], args.chunks)):
+                speeds = {}
+                for way, address in (("local processes", None), ("Ray tasks", "")):
+                    out = tmp / f"out_{label.replace(' ', '_')}_{address is None}"
+                    summary = run_batch(videos, BatchSettings(output_dir=out, workers=args.workers, chunks=chunks,
+                                                              fmt="npz", progress=False, ray=address))
+                    failed = [o for o in summary.outcomes if o.status != "done"]
+                    if failed:
+                        raise SystemExit(f"bench_batch: {failed[0].video} {failed[0].status}: {failed[0].message}")
+                    speeds[way] = summary.fps
+                    print(f"{label}, {way}: {summary.frames} frames, {summary.fps:.1f} FPS in {summary.seconds:.1f} s")
+                print(f"{label}: Ray / local processes {speeds['Ray tasks'] / speeds['local processes']:.2f}x "
+                      "(target at least 0.8x)")
+    finally:
+        ray.shutdown()
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
 def measure(args: argparse.Namespace) -> None:

@@ -2,7 +2,7 @@
 # Set up RepNet Live on Debian or Ubuntu: the system libraries Open3D and MediaPipe load, a
 # virtual environment in .venv and the pinned Python packages. Safe to run again.
 #   bash scripts/setup.sh          # what the demo needs
-#   bash scripts/setup.sh --dev    # plus the test tools (pytest, hypothesis, Xvfb)
+#   bash scripts/setup.sh --dev    # plus the test tools (pytest, hypothesis, Xvfb) and Ray (requirements-ray.txt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
