@@ -1,7 +1,9 @@
-"""Regenerate docs/images/viewer.png: a real photo through MediaPipe, the H36M-17 mapping and the
-shipped lifter, drawn as the annotated video draws it (2D overlay beside the rendered 3D view).
+"""Regenerate docs/images/viewer.png: a real photo or video through MediaPipe, the H36M-17 mapping
+and the shipped lifter, drawn as the annotated video draws it (2D overlay beside the rendered 3D view).
 
     python docs/make_screenshot.py [--image PATH] [--model models/repnet.onnx] [--output PATH] [--height 480]
+    python docs/make_screenshot.py --video pose_squats.mp4 --frames 0 10   # frames side by side, as the app
+                                                                            # lifts them (camera lock included)
 """
 from __future__ import annotations
 
@@ -36,6 +38,32 @@ def screenshot(image_bgr: np.ndarray, keypoints_2d: np.ndarray, visibility: np.n
         return compose_side_by_side(draw_keypoints_2d(image_bgr, keypoints_2d, visibility), viewer.render_3d())
 
 
+def video_frames(lifter, video: Path, frames: list[int], height: int) -> list[np.ndarray]:
+    """Screenshots of the given frames, every frame before them lifted in order as the app does."""
+    from app.keypoints import PoseDetector
+    from app.pipeline import PoseEstimator
+    capture = cv2.VideoCapture(str(video))
+    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    estimator = PoseEstimator(lifter, PoseDetector())
+    pictures = []
+    try:
+        for index in range(frames[-1] + 1):
+            ok, image = capture.read()
+            if not ok:
+                sys.exit(f"{video} has only {index} frames")
+            image = fit_height(image, height)
+            result = estimator.process(image, index, index / fps)
+            if index in frames:
+                if result.pose_3d is None:
+                    sys.exit(f"no lifted person in frame {index} of {video}")
+                pictures.append(screenshot(image, result.keypoints_2d, result.visibility, result.pose_3d,
+                                           result.camera))
+    finally:
+        estimator.close()
+        capture.release()
+    return pictures
+
+
 def main() -> None:
     from app.keypoints import PoseDetector
     from app.lifter import DEFAULT_MODEL_PATH, Lifter, ModelContractError
@@ -46,11 +74,19 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH)
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "docs" / "images" / "viewer.png")
     parser.add_argument("--height", type=int, default=480, help="height of the picture in pixels")
+    parser.add_argument("--video", type=Path, help="draw frames of this video instead of --image")
+    parser.add_argument("--frames", type=int, nargs="+", default=[0], help="with --video: the frames to draw")
     args = parser.parse_args()
     try:
         lifter = Lifter(args.model)
     except ModelContractError as error:
         sys.exit(str(error))
+    if args.video:
+        pictures = video_frames(lifter, args.video, sorted(args.frames), args.height)
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(args.output), np.concatenate(pictures, axis=1))
+        print(f"wrote {args.output}")
+        return
     image = cv2.imread(str(args.image))
     if image is None:
         sys.exit(f"cannot read {args.image}")

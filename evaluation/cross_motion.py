@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from models import baseline, datasets, metrics, train
-from models.evaluate import REALISTIC, checkpoint_predictor, make_eval_set
+from models.evaluate import REALISTIC, Predictor, checkpoint_predictor, make_eval_set, onnx_predictor
 
 SEED = 4321            # the test cameras and noise: every model sees the same inputs
 MAX_TEST_FRAMES = 2000  # per group, drawn evenly from its takes
@@ -66,16 +66,16 @@ def test_frames(trials: dict[str, np.ndarray], group: str) -> np.ndarray:
     return world[np.linspace(0, len(world) - 1, min(len(world), MAX_TEST_FRAMES)).astype(int)]
 
 
-def score(checkpoint: Path, world: np.ndarray) -> dict:
+def score(predictor: Predictor, world: np.ndarray) -> dict:
     """MPJPE (camera frame, through the model's own camera for RepNet) and PA-MPJPE, mm."""
     test = make_eval_set(world, len(world), seed=SEED, **REALISTIC)
-    pred = checkpoint_predictor(checkpoint).lift(test.keypoints_2d)
+    pred = predictor.lift(test.keypoints_2d)
     return {"mpjpe": float(metrics.mpjpe(pred, test.poses_camera)),
             "pa_mpjpe": float(metrics.pa_mpjpe(pred, test.poses_camera))}
 
 
 def run_group(group: str, trials: dict[str, np.ndarray], data_root: Path, out_dir: Path, steps: int,
-              baseline_steps: int) -> dict:
+              baseline_steps: int, reference: Path | None = None) -> dict:
     held, critic, projection = split(trials, group)
     folder = out_dir / ("held-out-" + "-".join(held))  # groups with the same people share their models
     repnet_ckpt, baseline_ckpt = folder / "repnet" / "checkpoint.pt", folder / "baseline" / "checkpoint.pt"
@@ -87,23 +87,44 @@ def run_group(group: str, trials: dict[str, np.ndarray], data_root: Path, out_di
                                                steps=baseline_steps, width=512,
                                                train_subjects=tuple(critic + projection), test_subjects=tuple(held)))
     world = test_frames(trials, group)
-    return {"group": group, "held_out_subjects": held, "test_frames": int(len(world)),
-            "repnet": score(repnet_ckpt, world), "baseline": score(baseline_ckpt, world)}
+    row = {"group": group, "held_out_subjects": held, "test_frames": int(len(world)),
+           "repnet": score(checkpoint_predictor(repnet_ckpt), world),
+           "baseline": score(checkpoint_predictor(baseline_ckpt), world)}
+    if reference is not None:  # another lifter, as shipped, marked where it saw these people
+        row["reference"] = {**score(onnx_predictor(reference), world), "saw_these_people": sorted(
+            set(held) & set(trained_people(reference)))}
+    return row
+
+
+def trained_people(model: Path) -> list[str]:
+    """CMU subjects an exported lifter was trained on, from its metadata (critic and 2D sides)."""
+    from app.lifter import Lifter
+    data = Lifter(model).metadata.get("training_data", {})
+    text = " ".join(str(v) for k, v in data.items() if k != "held_out") if isinstance(data, dict) else ""
+    return sorted({word.strip(",()+") for word in text.split() if word.strip(",()+").isdigit()})
 
 
 def table(rows: list[dict]) -> str:
+    """Markdown; a reference lifter's columns where one was scored ("seen": it trained on these people)."""
+    with_reference = any("reference" in r for r in rows)
     lines = ["| held-out group | subjects held out | frames | RepNet MPJPE | RepNet PA-MPJPE | supervised MPJPE "
-             "| supervised PA-MPJPE | RepNet / supervised (PA) |", "|---|---|---|---|---|---|---|---|"]
+             "| supervised PA-MPJPE | RepNet / supervised (PA) |" + (" reference MPJPE / PA-MPJPE |" if with_reference
+                                                                     else ""),
+             "|---|---|---|---|---|---|---|---|" + ("---|" if with_reference else "")]
     for r in rows:
+        ref = r.get("reference")
+        ref_cell = (f" {ref['mpjpe']:.1f} / {ref['pa_mpjpe']:.1f}{' (seen)' if ref['saw_these_people'] else ''} |"
+                    if ref else (" |" if with_reference else ""))
         lines.append(f"| {r['group']} | {', '.join(r['held_out_subjects'])} | {r['test_frames']} "
                      f"| {r['repnet']['mpjpe']:.1f} | {r['repnet']['pa_mpjpe']:.1f} | {r['baseline']['mpjpe']:.1f} "
-                     f"| {r['baseline']['pa_mpjpe']:.1f} | {r['repnet']['pa_mpjpe'] / r['baseline']['pa_mpjpe']:.2f} |")
+                     f"| {r['baseline']['pa_mpjpe']:.1f} | {r['repnet']['pa_mpjpe'] / r['baseline']['pa_mpjpe']:.2f} |"
+                     + ref_cell)
     if rows:
         mean = {k: {m: float(np.mean([r[k][m] for r in rows])) for m in ("mpjpe", "pa_mpjpe")}
                 for k in ("repnet", "baseline")}
         lines.append(f"| **mean of groups** | | | {mean['repnet']['mpjpe']:.1f} | {mean['repnet']['pa_mpjpe']:.1f} "
                      f"| {mean['baseline']['mpjpe']:.1f} | {mean['baseline']['pa_mpjpe']:.1f} "
-                     f"| {mean['repnet']['pa_mpjpe'] / mean['baseline']['pa_mpjpe']:.2f} |")
+                     f"| {mean['repnet']['pa_mpjpe'] / mean['baseline']['pa_mpjpe']:.2f} |" + (" |" if with_reference else ""))
     return "\n".join(lines)
 
 
@@ -117,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=5000, help="RepNet training steps per group")
     parser.add_argument("--baseline-steps", type=int, default=3000, help="supervised baseline steps per group")
     parser.add_argument("--json", type=Path, help="write the figures here (default OUT_DIR/cross_motion.json)")
+    parser.add_argument("--reference", type=Path, help="also score this ONNX lifter as it is (e.g. a previous "
+                        "release) on each group, marked where its training data held the group's people")
     args = parser.parse_args(argv)
     unknown = [g for g in args.groups if g not in datasets.ACTIVITY_GROUPS]
     if unknown:
@@ -131,11 +154,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for number, group in enumerate(args.groups, 1):
         print(f"[{number}/{len(args.groups)}] holding out {group}", flush=True)
-        rows.append(run_group(group, trials, args.data_root, args.out_dir, args.steps, args.baseline_steps))
+        rows.append(run_group(group, trials, args.data_root, args.out_dir, args.steps, args.baseline_steps,
+                              args.reference))
         print(table(rows[-1:]).splitlines()[2], flush=True)
     print(table(rows))
     report = {"command": "python -m evaluation.cross_motion " + shlex.join(argv if argv is not None else sys.argv[1:]),
-              "steps": args.steps, "baseline_steps": args.baseline_steps, "groups": rows}
+              "steps": args.steps, "baseline_steps": args.baseline_steps,
+              "reference": str(args.reference) if args.reference else None, "groups": rows}
     (args.json or args.out_dir / "cross_motion.json").write_text(json.dumps(report, indent=1))
     return 0
 
