@@ -63,36 +63,31 @@ def media_files(media_root: Path) -> list[Path]:
 
 def read_clip(path: Path) -> Clip:
     """Run the app's 2D stage over a video or a photo."""
+    from app.capture import VideoSource
     from app.keypoints import PoseDetector
     from app.lifter import Lifter
     from app.mapping import mediapipe_to_h36m
     from app.pipeline import PoseEstimator
 
     is_video = path.suffix.lower() in VIDEO_SUFFIXES
-    if is_video:
-        capture = cv2.VideoCapture(str(path))
-        fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-        images = []
-        while True:
-            ok, image = capture.read()
-            if not ok:
-                break
-            images.append(image)
-        capture.release()
+    if is_video:  # the app's own reader: container timestamps, rotation metadata applied
+        with VideoSource(path) as video:
+            fps = video.fps
+            frames = [(frame.time, frame.image) for frame in video]
     else:
-        fps, images = 1.0, [cv2.imread(str(path))]
-    if not images or images[0] is None:
+        fps, frames = 1.0, [(0.0, cv2.imread(str(path)))]
+    if not frames or frames[0][1] is None:
         raise ValueError(f"{path}: no frames could be read")
     estimator = PoseEstimator(Lifter(), PoseDetector())
     times, keypoints, world = [], [], []
     try:
-        for index, image in enumerate(images):
+        for index, (time_s, image) in enumerate(frames):
             found = estimator.detect(image)
-            result = estimator.lift(found, index, index / fps, image.shape[0])
+            result = estimator.lift(found, index, time_s, image.shape[0])
             if not result.detected or found.world_landmarks is None:
                 continue
             world_h36m, _ = mediapipe_to_h36m(found.world_landmarks, found.visibility)
-            times.append(index / fps)
+            times.append(time_s)
             keypoints.append(result.keypoints_2d)
             world.append(world_h36m * 1000.0)
     finally:
