@@ -3,6 +3,7 @@
     python -m models.train --out-dir runs/repnet                 # the paper's settings
     python -m models.train --config my.json --steps 2000 --width 512
     python -m models.train --critic-3d data_3d_h36m.npz:S1,S5,S6 --given-2d data_2d_h36m_gt.npz:S7,S8 ...
+    torchrun --nproc_per_node 2 -m models.train --out-dir runs/ddp  # DistributedDataParallel (models/distributed.py)
 
 Three streams of data feed one training step (models/training_data.py): real 3D poses for the
 Wasserstein critic, 2D poses for the generator (projections of *other* subjects and in-the-wild
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from models import augment, datasets
+from models import augment, datasets, distributed
 from models.camera import TRAINING_ELEVATION_DEG, camera_angles, random_camera_rotations
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.evaluate import evaluate_lifter
@@ -162,7 +163,7 @@ class Networks:
     @property
     def deployed(self) -> PoseAndCamera:
         """The weights that are evaluated and shipped: the running average where one is kept."""
-        return self.averaged if self.averaged is not None else self.generator
+        return self.averaged if self.averaged is not None else distributed.unwrap(self.generator)
 
 
 def build_networks(cfg: TrainConfig, model_cfg: RepNetConfig, device: torch.device) -> Networks:
@@ -171,24 +172,29 @@ def build_networks(cfg: TrainConfig, model_cfg: RepNetConfig, device: torch.devi
     critic_2d = Critic2D(model_cfg).to(device) if cfg.weight_2d_prior > 0 else None
     adam = lambda net: torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))  # noqa: E731
     opt_g, opt_c = adam(generator), adam(critic)
+    opt_c2 = adam(critic_2d) if critic_2d is not None else None
     milestones = [int(f * cfg.steps) for f in cfg.lr_decay_at]
-    return Networks(generator, critic, critic_2d,
-                    copy.deepcopy(generator).requires_grad_(False) if cfg.ema_decay > 0 else None,
-                    opt_g, opt_c, adam(critic_2d) if critic_2d is not None else None,
+    averaged = copy.deepcopy(generator).requires_grad_(False) if cfg.ema_decay > 0 else None
+    # Under torchrun: DistributedDataParallel averages the gradients of every process's share of the
+    # batch; the optimizers hold the same parameters either way.
+    generator, critic = distributed.wrap(generator), distributed.wrap(critic)
+    critic_2d = distributed.wrap(critic_2d) if critic_2d is not None else None
+    return Networks(generator, critic, critic_2d, averaged, opt_g, opt_c, opt_c2,
                     torch.optim.lr_scheduler.MultiStepLR(opt_g, milestones, cfg.lr_decay),
                     torch.optim.lr_scheduler.MultiStepLR(opt_c, milestones, cfg.lr_decay))
 
 
 def restore(nets: Networks, state: dict) -> None:
     """Weights, optimizers and schedules from a checkpoint of checkpoint_state()."""
-    nets.generator.load_state_dict(state.get("generator_training", state["generator"]))
+    unwrap = distributed.unwrap
+    unwrap(nets.generator).load_state_dict(state.get("generator_training", state["generator"]))
     if nets.averaged is not None:
         nets.averaged.load_state_dict(state["generator"])
-    nets.critic.load_state_dict(state["critic"])
+    unwrap(nets.critic).load_state_dict(state["critic"])
     nets.opt_g.load_state_dict(state["opt_generator"])
     nets.opt_c.load_state_dict(state["opt_critic"])
     if nets.critic_2d is not None:
-        nets.critic_2d.load_state_dict(state["critic_2d"])
+        unwrap(nets.critic_2d).load_state_dict(state["critic_2d"])
         nets.opt_c2.load_state_dict(state["opt_critic_2d"])
     nets.sched_g.load_state_dict(state["sched_generator"])
     nets.sched_c.load_state_dict(state["sched_critic"])
@@ -197,11 +203,12 @@ def restore(nets: Networks, state: dict) -> None:
 def checkpoint_state(step: int, cfg: TrainConfig, model_cfg: RepNetConfig, nets: Networks, data: TrainingData,
                      history: dict, rng: np.random.Generator) -> dict:
     eval_set = data.eval_set
+    unwrap = distributed.unwrap  # a checkpoint holds the networks, not their DistributedDataParallel wrappers
     return {"step": step, "model_config": model_cfg.to_dict(), "train_config": _jsonable(asdict(cfg)),
             "data": describe_data(cfg, data.shares), "generator": nets.deployed.state_dict(),
-            "critic": nets.critic.state_dict(),
-            **({"generator_training": nets.generator.state_dict()} if nets.averaged is not None else {}),
-            **({"critic_2d": nets.critic_2d.state_dict(), "opt_critic_2d": nets.opt_c2.state_dict()}
+            "critic": unwrap(nets.critic).state_dict(),
+            **({"generator_training": unwrap(nets.generator).state_dict()} if nets.averaged is not None else {}),
+            **({"critic_2d": unwrap(nets.critic_2d).state_dict(), "opt_critic_2d": nets.opt_c2.state_dict()}
                if nets.critic_2d is not None else {}),
             "opt_generator": nets.opt_g.state_dict(), "opt_critic": nets.opt_c.state_dict(),
             "sched_generator": nets.sched_g.state_dict(), "sched_critic": nets.sched_c.state_dict(),
@@ -274,13 +281,26 @@ def main(argv: list[str] | None = None) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available()
                           else ("cpu" if cfg.device == "auto" else cfg.device))
+    process = distributed.start(device)  # under torchrun: one of several processes; else the only one
+    try:
+        return _train(cfg, model_cfg, resume, out_dir, process)
+    finally:
+        distributed.stop()
+
+
+def _train(cfg: TrainConfig, model_cfg: RepNetConfig, resume: str | None, out_dir: Path,
+           process: distributed.Process) -> dict:
+    device, main_process = process.device, process.is_main
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    print(f"training on {device}; writing to {out_dir}")
+    if main_process:
+        print(f"training on {device}" + (f" x {process.world_size} processes" if process.world_size > 1 else "")
+              + f"; writing to {out_dir}")
 
-    data = load_training_data(cfg, rng)
-    batches = Batches(data, cfg, model_cfg.camera_input, rng)
+    data = load_training_data(cfg, rng)  # the same data in every process (the same seed)
     nets = build_networks(cfg, model_cfg, device)
+    # each process draws its own share of every batch (one process: the stream it always used)
+    batches = Batches(data, cfg, model_cfg.camera_input, distributed.own_stream(rng, cfg.seed, process))
     history: dict[str, list] = {"step": [], "critic": [], "wasserstein": [], "adversarial": [],
                                 "reprojection": [], "camera": [], "view": [], "eval": []}
     start_step = 0
@@ -288,12 +308,15 @@ def main(argv: list[str] | None = None) -> dict:
         state = load_checkpoint(Path(resume))
         restore(nets, state)
         history, start_step = state["history"], state["step"]
-        rng.bit_generator.state = state["numpy_rng"]
-        torch.set_rng_state(state["torch_rng"])
-        print(f"resumed from {resume} at step {start_step}")
+        if process.world_size == 1:  # several processes: each keeps the stream of its rank (rank 0's alone is saved)
+            batches.rng.bit_generator.state = state["numpy_rng"]
+            torch.set_rng_state(state["torch_rng"])
+        if main_process:
+            print(f"resumed from {resume} at step {start_step}")
 
     last_step = min(cfg.steps, cfg.stop_after) if cfg.stop_after else cfg.steps
-    progress = tqdm(range(start_step, last_step), initial=start_step, total=cfg.steps, desc="train", unit="step")
+    progress = tqdm(range(start_step, last_step), initial=start_step, total=cfg.steps, desc="train", unit="step",
+                    disable=not main_process)
     for step in progress:
         # more critic steps than generator steps keep the Wasserstein estimate meaningful
         for _ in range(cfg.critic_steps):
@@ -312,14 +335,19 @@ def main(argv: list[str] | None = None) -> dict:
         if not all(math.isfinite(v.item()) for v in (loss_c, losses["total"])):
             raise SystemExit(f"training diverged at step {step} (non-finite loss); lower --lr or raise --gradient-penalty")
         done = step + 1
+        if not main_process:  # rank 0 evaluates and writes; the others only train
+            continue
         if done % cfg.eval_every == 0 or done == cfg.steps:
             metrics = evaluate_lifter(nets.deployed, data.eval_set, device)
             history["eval"].append({"step": done, **metrics})
             tqdm.write(f"step {done}: " + ", ".join(f"{k} {v:.1f}" for k, v in metrics.items()))
             plot_history(history, out_dir / "training_curves.png")
         if done % cfg.checkpoint_every == 0 or done == last_step:
-            save_checkpoint(out_dir / "checkpoint.pt", checkpoint_state(done, cfg, model_cfg, nets, data, history, rng))
+            save_checkpoint(out_dir / "checkpoint.pt",
+                            checkpoint_state(done, cfg, model_cfg, nets, data, history, batches.rng))
 
+    if not main_process:
+        return history
     (out_dir / "history.json").write_text(json.dumps(history, indent=1))
     if last_step < cfg.steps:
         print(f"stopped at step {last_step} of {cfg.steps}; continue with --resume {out_dir / 'checkpoint.pt'}")
