@@ -18,8 +18,9 @@ below the camera; the camera looks along about -z. `camera_pose` is [R | positio
 x_world = R @ x_camera + position.
 
 The camera is assumed static (a webcam on a desk, a phone on a tripod): the lifter's gravity is
-smoothed over CAMERA_SMOOTHING_S, and the floor is a plane fitted to the lowest ankles of the last
-FLOOR_WINDOW_S (fit_floor), which also corrects that gravity once the person has moved about.
+smoothed over CAMERA_SMOOTHING_S, and the floor is a plane fitted to the places the lowest ankle
+stood on in the last FLOOR_WINDOW_S (places_stood_on, fit_floor), which also corrects that gravity
+once the person has moved about.
 The person's distance is smoothed too (One Euro on its logarithm). A foot is in contact when
 its ankle is near the floor and slow; a planted foot stands on the floor (the body is raised or
 lowered to put it there) and is held where it was put down (the root is shifted horizontally);
@@ -50,6 +51,7 @@ CAMERA_SMOOTHING_S = 1.0       # time constant of the camera tilt's smoothing
 FLOOR_WINDOW_S = 10.0          # the floor is fitted to the lowest ankles of this window
 FLOOR_TILT_PRIOR_RAD = 0.05    # how far the floor may tilt from the lifter's gravity without evidence
 FLOOR_POINT_NOISE_M = 0.05     # how far a lowest ankle is off the floor (noise, steps)
+FLOOR_SPOT_M = 0.25            # lowest ankles seen within this of each other in the image are one place stood on
 DEPTH_MIN_CUTOFF_HZ = 0.5      # One Euro on the log of the person's distance: at rest, jitter above 0.5 Hz goes,
 DEPTH_BETA = 5.0               # ... and walking at 1.5 m/s at 4 m (0.4 per second) raises it by 2 Hz: little lag
 MAX_SHIFT_M = 0.15             # the most a planted foot may hold the root away from where the camera sees it
@@ -98,6 +100,25 @@ def fit_floor(ankles: np.ndarray, down: np.ndarray) -> tuple[np.ndarray, float]:
     return normal / length, float(solution[2]) / length
 
 
+def places_stood_on(lowest: "deque[tuple[float, np.ndarray, np.ndarray, float]] | list") -> np.ndarray:
+    """The lowest ankles (time, camera-frame position, pixel, pixels per metre) merged into one
+    point [N, 3] per place stood on: those whose pixels lie within FLOOR_SPOT_M of each other.
+
+    Standing in one place, the ankle's pixel stays put while its measured distance follows the
+    lifter's scale, which changes with the pose (a squat looks farther away): fitted frame by
+    frame, those points along one ray tilt the floor and carry the camera up or down by a metre.
+    A place stood on counts once, so only walking about, which the image shows, tilts the floor."""
+    spots: list[list] = []                                  # [pixel sum, camera-frame sum, count]
+    for _, position, pixel, px_per_m in lowest:
+        for spot in spots:
+            if np.linalg.norm(spot[0] / spot[2] - pixel) <= FLOOR_SPOT_M * px_per_m:
+                spot[0], spot[1], spot[2] = spot[0] + pixel, spot[1] + position, spot[2] + 1
+                break
+        else:
+            spots.append([np.array(pixel, dtype=np.float64), np.array(position, dtype=np.float64), 1])
+    return np.array([total / count for _, total, count in spots])
+
+
 @dataclass
 class WorldPose:
     """One frame in the room (metres)."""
@@ -116,7 +137,8 @@ class WorldTracker:
         focal_length_px((1.0, 1.0), fov_deg)  # checks the range now, not at the first frame
         self.fov_deg = float(fov_deg)
         self._down: np.ndarray | None = None              # gravity in the camera frame, smoothed
-        self._lowest: deque[tuple[float, np.ndarray]] = deque()  # (time, lowest ankle in the camera frame, m)
+        # (time, lowest ankle in the camera frame in m, its pixel, pixels per metre at the person)
+        self._lowest: deque[tuple[float, np.ndarray, np.ndarray, float]] = deque()
         self._last_time: float | None = None
         self._previous_feet: np.ndarray | None = None     # [2, 2] the ankles' pixels in the last frame
         self._anchors: list[np.ndarray | None] = [None, None]  # where each planted foot was put down (x, z)
@@ -169,11 +191,12 @@ class WorldTracker:
             keep = math.exp(-dt / CAMERA_SMOOTHING_S)
             self._down = keep * self._down + (1.0 - keep) * down
             self._down = self._down / np.linalg.norm(self._down)
-        lowest = joints_camera[list(ANKLES)][int(np.argmax(joints_camera[list(ANKLES)] @ self._down))]
-        self._lowest.append((time_s, lowest))
+        lower = int(np.argmax(joints_camera[list(ANKLES)] @ self._down))
+        px_per_m = rms * float(scale) * 1000.0
+        self._lowest.append((time_s, joints_camera[ANKLES[lower]], keypoints[ANKLES[lower]], px_per_m))
         while self._lowest and self._lowest[0][0] < time_s - FLOOR_WINDOW_S:
             self._lowest.popleft()
-        down, floor_depth = fit_floor(np.array([a for _, a in self._lowest]), self._down)
+        down, floor_depth = fit_floor(places_stood_on(self._lowest), self._down)
         up = -down
         right = np.array([1.0, 0.0, 0.0]) - up[0] * up
         right /= np.linalg.norm(right)
@@ -183,8 +206,7 @@ class WorldTracker:
         joints_world = joints_camera @ world_from_camera.T + position
         # The feet's speed from the image (metres across the line of sight at the person's
         # distance): the measured distance jitters too much between frames to difference positions.
-        contact = self._contacts(joints_world[list(ANKLES)], keypoints[list(ANKLES)],
-                                 rms * float(scale) * 1000.0, dt)
+        contact = self._contacts(joints_world[list(ANKLES)], keypoints[list(ANKLES)], px_per_m, dt)
         joints_world[:, [0, 2]] += self._shift
         joints_world[:, 1] += self._lift
         return WorldPose(root_camera=root_camera, root_world=joints_world[PELVIS].copy(),

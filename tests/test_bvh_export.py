@@ -170,7 +170,7 @@ def test_run_demo_writes_a_bvh_with_the_videos_frames_and_rate_and_feet_on_the_f
     # pelvis lower at the bottom of a squat than when standing.
     lowest = read[:, [JOINT_INDEX["left_ankle"], JOINT_INDEX["right_ankle"]], 1].min(axis=1)
     assert lowest.min() > -0.05 and lowest.max() < 0.25
-    assert np.ptp(read[:, 0, 1]) > 0.2
+    assert np.ptp(read[:, 0, 1]) > 0.1     # how deep is the lifter's accuracy (evaluation.real_video)
 
 
 def test_recorded_results_convert_to_the_pose_the_app_placed(tmp_path, media_dir):
