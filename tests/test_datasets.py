@@ -269,12 +269,15 @@ def walking_poses(data_root) -> np.ndarray:
 
 def test_projection_is_a_pinhole_camera(walking_poses):
     poses = np.repeat(walking_poses, 5, axis=0)
-    keypoints, poses_camera, weights = datasets.project_random_cameras(
+    keypoints, poses_camera, weights, rotations = datasets.project_random_cameras(
         poses, np.random.default_rng(0), noise_px=0.0, outlier_prob=0.0, dropout_prob=0.0)
     assert keypoints.shape == (len(poses), 17, 2) and poses_camera.shape == (len(poses), 17, 3)
     assert (weights == 1).all()
-    # camera-frame poses are rotated root-relative world poses
+    # camera-frame poses are the root-relative world poses turned by the returned rotations
     np.testing.assert_allclose(poses_camera[:, PELVIS], 0.0, atol=1e-3)
+    centred = poses - poses[:, PELVIS:PELVIS + 1]
+    np.testing.assert_allclose(np.einsum("nij,nkj->nki", rotations, centred), poses_camera, atol=1e-2)
+    np.testing.assert_allclose(np.einsum("nij,nkj->nik", rotations, rotations), np.broadcast_to(np.eye(3), rotations.shape), atol=1e-5)
     np.testing.assert_allclose(bone_lengths(poses_camera), bone_lengths(poses), rtol=1e-4)
     # the pelvis sits on the optical axis: the image centre
     np.testing.assert_allclose(keypoints[:, PELVIS], 500.0, atol=1e-3)
@@ -291,9 +294,9 @@ def test_projection_is_a_pinhole_camera(walking_poses):
 
 def test_projection_noise_outliers_and_dropout(walking_poses):
     poses = np.repeat(walking_poses, 60, axis=0)
-    clean, _, _ = datasets.project_random_cameras(poses, np.random.default_rng(3), noise_px=0.0,
+    clean, *_ = datasets.project_random_cameras(poses, np.random.default_rng(3), noise_px=0.0,
                                                   outlier_prob=0.0, dropout_prob=0.0)
-    noisy, _, weights = datasets.project_random_cameras(poses, np.random.default_rng(3), noise_px=4.0,
+    noisy, _, weights, _ = datasets.project_random_cameras(poses, np.random.default_rng(3), noise_px=4.0,
                                                         outlier_prob=0.02, dropout_prob=0.05)
     size = np.maximum(np.ptp(clean[..., 0], axis=1), np.ptp(clean[..., 1], axis=1))[:, None]
     residual = np.linalg.norm(noisy - clean, axis=-1) / (size / 500.0)     # px at a 500 px person

@@ -124,7 +124,7 @@ def test_cli_refuses_an_output_in_a_missing_folder(tiny_training_run, tmp_path):
 def test_release_ships_a_slim_checkpoint_and_the_int8_lifter_it_was_verified_as(tiny_training_run, tmp_path):
     from models import release
     release.main([str(tiny_training_run[0] / "checkpoint.pt"), "--out-dir", str(tmp_path)])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["repnet.onnx", "repnet.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["repnet.onnx", "repnet.pt", "repnet_camera.onnx"]
     slim = load_checkpoint(tmp_path / "repnet.pt")
     assert "critic" not in slim and "opt_generator" not in slim
     assert all(t.dtype == torch.float16 for t in slim["generator"].values())
