@@ -403,7 +403,8 @@ def _batch_main(args: argparse.Namespace) -> int:
     failed video and a summary. Exit 1 if any video failed, 130/143 if interrupted."""
     try:
         from app.batch import BatchError, BatchSettings, expand_videos, run_batch
-        from app.lifter import Lifter, ModelContractError
+        from core.lifter import Lifter
+        from core.contract import ModelContractError
         from app.pipeline import EstimatorSettings
     except (ImportError, OSError) as error:
         raise Failure(describe_import_error(error), EXIT_FAILURE) from None
@@ -485,7 +486,8 @@ def _main(argv: list[str] | None) -> int:
     try:
         from app.capture import SourceError, open_source
         from app.keypoints import DetectorError, PoseDetector
-        from app.lifter import Lifter, ModelContractError
+        from core.lifter import Lifter
+        from core.contract import ModelContractError
         from app.pipeline import EstimatorSettings, PoseEstimator, run
         from app.results import RESULT_SUFFIXES, VIDEO_CODECS, AnnotatedVideoWriter, OutputError, ResultsWriter, \
             check_output_path

@@ -315,7 +315,7 @@ def run_task(task: Task, lifter, settings: BatchSettings, stop, report: Callable
 def _worker_main(tasks, events, stop, settings: BatchSettings) -> None:
     # The parent handles Ctrl-C and tells the workers through `stop`; they finish their frame.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from app.lifter import Lifter
+    from core.lifter import Lifter
     lifter = None
     while not stop.is_set():
         task = tasks.get()

@@ -3,7 +3,7 @@
     python -m app.bvh_export results.json poses.bvh          # a recorded run (.json, .npz or .csv)
     python run_demo.py --video clip.mp4 --output poses.bvh    # written at the end of the run
 
-The file's skeleton is the reference body (models/skeleton.py REFERENCE_BONE_LENGTHS_MM) in a
+The file's skeleton is the reference body (core/skeleton.py REFERENCE_BONE_LENGTHS_MM) in a
 T-pose (arms out along x, legs and spine along y), in centimetres, y up, the person facing +z
 (towards the camera): the world frame of app/world.py. Every frame, each bone's rotation turns
 its rest direction into the direction measured between its two joints, so forward kinematics of
@@ -44,8 +44,8 @@ import numpy as np
 
 from app.results import FrameResult, OutputError, check_output_path, read_results
 from app.world import _rotation_between
-from models.camera import rotation_from_camera
-from models.skeleton import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS, PARENTS, REFERENCE_BONE_LENGTHS_MM
+from core.camera import rotation_from_camera
+from core.skeleton import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS, PARENTS, REFERENCE_BONE_LENGTHS_MM
 
 BVH_SUFFIX = ".bvh"
 CM_PER_M = 100.0          # BVH's customary unit (CMU, Mixamo); Blender imports it with scale 0.01

@@ -3,7 +3,7 @@
 A single frame cannot tell a squat from a camera tilting down at a standing person: both give the
 same 2D. Webcams and most videos do not move, so the lock takes the camera's elevation and roll as the
 median of the lifter's own estimates so far, which settles within a second or two, and every
-frame is lifted under that camera (app.lifter.Lifter.process(..., camera_angles)), so that the pose, not the
+frame is lifted under that camera (core.lifter.Lifter.process(..., camera_angles)), so that the pose, not the
 camera, explains what the person does.
 
     lock = CameraLock()
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.lifter import Lifter, LiftResult
-from models.camera import camera_angles
+from core.lifter import Lifter, LiftResult
+from core.camera import camera_angles
 
 MODES = ("auto", "off")
 

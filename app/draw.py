@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from app.occlusion import VISIBILITY_THRESHOLD  # below it a joint is a guess: drawn hollow, thin bones
-from models.skeleton import BONES, NUM_JOINTS, bone_side, joint_side
+from core.skeleton import BONES, NUM_JOINTS, bone_side, joint_side
 
 # RGB in [0, 1] (Open3D's convention); the 2D drawing converts them to 8-bit BGR.
 SIDE_COLORS: dict[str, tuple[float, float, float]] = {

@@ -1,4 +1,4 @@
-"""MediaPipe Pose's 33 landmarks -> the 17-joint Human3.6M skeleton (models.skeleton), with visibility.
+"""MediaPipe Pose's 33 landmarks -> the 17-joint Human3.6M skeleton (core.skeleton), with visibility.
 
 Every H36M joint is a fixed weighted sum of a few MediaPipe landmarks (weights summing to 1, so
 the mapping commutes with translation, scaling and mirroring):
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.skeleton import JOINT_NAMES, NUM_JOINTS
+from core.skeleton import JOINT_NAMES, NUM_JOINTS
 
 # MediaPipe Pose landmark indices (odd = the person's left).
 NOSE = 0

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.skeleton import PELVIS
+from core.skeleton import PELVIS
 
 VISIBILITY_THRESHOLD = 0.5   # MediaPipe's own default for drawing a landmark
 HOLD_SECONDS = 0.5

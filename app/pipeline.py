@@ -38,14 +38,14 @@ from tqdm import tqdm
 from app.camera_lock import CameraLock, lift_under_lock
 from app.capture import CameraSource, Frame, VideoSource
 from app.keypoints import Keypoints2D, PoseDetector
-from app.lifter import Lifter
+from core.lifter import Lifter
 from app.mapping import mediapipe_to_h36m
 from app.priority import lower_this_thread
 from app.occlusion import HOLD_SECONDS, VISIBILITY_THRESHOLD, OcclusionFilter
 from app.results import AnnotatedVideoWriter, FrameResult, ResultsWriter
 from app.smoothing import BETA, MIN_CUTOFF_HZ, OneEuroFilter
 from app.world import DEFAULT_FOV_DEG, WorldTracker
-from models.skeleton import NUM_JOINTS
+from core.skeleton import NUM_JOINTS
 
 STAGES = ("capture", "mediapipe", "mapping", "occlusion", "smoothing", "lifter", "drawing", "writing")
 DETECTION_QUEUE = 2       # MediaPipe results waiting for the lifter thread

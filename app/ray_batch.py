@@ -74,7 +74,7 @@ _lifters: dict = {}  # per worker process: Ray reuses its workers, so a model lo
 
 
 def _lifter(model: bytes | None):
-    from app.lifter import Lifter
+    from core.lifter import Lifter
     key = None if model is None else hash(model)
     if key not in _lifters:
         if model is None:

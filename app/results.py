@@ -51,7 +51,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
-from models.skeleton import JOINT_NAMES, NUM_JOINTS
+from core.skeleton import JOINT_NAMES, NUM_JOINTS
 
 RESULT_SUFFIXES = (".json", ".npz", ".csv")
 VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG"}

@@ -1,7 +1,7 @@
 """The live viewer: the 3D skeleton, a ground grid and the estimated camera in an Open3D window,
 plus a second window (OpenCV) with the video frame and the 2D keypoints.
 
-Scene units are metres in the lifter's canonical frame (models/camera.py): pelvis at the origin,
+Scene units are metres in the lifter's canonical frame (core/camera.py): pelvis at the origin,
 y down, the person's left hip towards +x, the person facing -z. The floor is drawn under the
 lowest joint. The estimated camera sits CAMERA_DISTANCE_M from the pelvis along its viewing
 axis: weak perspective carries no depth, so the distance is for display only.
@@ -24,8 +24,8 @@ import numpy as np
 
 # The 2D drawing lives in app/draw.py (no Open3D needed); re-exported as part of the viewer's API.
 from app.draw import SIDE_COLORS, compose_side_by_side, draw_fps, draw_keypoints_2d  # noqa: F401
-from models.camera import rotation_from_camera
-from models.skeleton import BONES, NUM_JOINTS, REST_POSE, bone_side, joint_side
+from core.camera import rotation_from_camera
+from core.skeleton import BONES, NUM_JOINTS, REST_POSE, bone_side, joint_side
 
 # --- what the scene looks like --------------------------------------------------------------
 BACKGROUND = (0.08, 0.08, 0.10)

@@ -38,8 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.smoothing import OneEuroFilter
-from models.camera import rotation_from_camera
-from models.skeleton import JOINT_INDEX, NUM_JOINTS, PELVIS
+from core.camera import rotation_from_camera
+from core.skeleton import JOINT_INDEX, NUM_JOINTS, PELVIS
 
 DEFAULT_FOV_DEG = 60.0         # field of view across the longer side: a typical laptop webcam's horizontal one
 ANKLE_HEIGHT_M = 0.08          # the ankle joint of a standing adult above the sole

@@ -8,7 +8,7 @@ export.onnx_export.export_checkpoint (fp16: half-precision weights cast back at 
 compute; int8: onnxruntime dynamic quantization). Without a checkpoint only the given ONNX model
 (fp32) is timed and torch is skipped. Each is timed at batch 1 (latency: median time per call)
 and batch 256 (throughput: frames per second), on one thread and on all cores; torch eager runs
-the same network (models.repnet.Lifter) for comparison, on the GPU too where torch sees one.
+the same network (models.repnet.ContractLifter) for comparison, on the GPU too where torch sees one.
 Accuracy of each variant on the held-out CMU subjects (detector-like 2D) is measured with
 models.evaluate, so that a faster variant's cost in millimetres is in the same table.
 
@@ -41,8 +41,8 @@ MIN_RUNS = 5           # ... and at least this many calls
 
 def sample_inputs(n: int, seed: int = 0) -> np.ndarray:
     """Plausible 2D poses in pixels: the shared rest pose seen from random directions, jittered."""
-    from models.camera import random_camera_rotations
-    from models.skeleton import REST_POSE
+    from core.camera import random_camera_rotations
+    from core.skeleton import REST_POSE
     rng = np.random.default_rng(seed)
     R = random_camera_rotations(n, rng)
     pose = np.einsum("nij,kj->nki", R, REST_POSE.astype(np.float64))
@@ -110,7 +110,7 @@ def run(checkpoint: Path | None, model: Path | None, repeats: int = 3, with_accu
         if checkpoint is not None:
             from export.onnx_export import export_checkpoint
             from models.checkpoint import generator_from_checkpoint, load_checkpoint
-            from models.repnet import Lifter
+            from models.repnet import ContractLifter as Lifter
             print(f"exporting {checkpoint} to fp32 / fp16 / int8 ...", file=sys.stderr)
             logging.disable(logging.WARNING)  # the quantizer's advice on pre-processing: not for an MLP
             try:

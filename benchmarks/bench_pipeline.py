@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from app.capture import Frame, VideoSource  # noqa: E402
 from app.keypoints import PoseDetector  # noqa: E402
-from app.lifter import DEFAULT_MODEL_PATH, Lifter  # noqa: E402
+from core.lifter import DEFAULT_MODEL_PATH, Lifter  # noqa: E402
 from app.pipeline import PoseEstimator, run  # noqa: E402
 from app.results import ResultsWriter  # noqa: E402
 

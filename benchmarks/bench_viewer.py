@@ -21,8 +21,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.viewer import Viewer, compose_side_by_side, draw_fps, draw_keypoints_2d  # noqa: E402
-from models.camera import rotation_about_x, rotation_about_y  # noqa: E402
-from models.skeleton import JOINT_INDEX, NUM_JOINTS, REST_POSE  # noqa: E402
+from core.camera import rotation_about_x, rotation_about_y  # noqa: E402
+from core.skeleton import JOINT_INDEX, NUM_JOINTS, REST_POSE  # noqa: E402
 
 
 def moving_inputs(n: int, width: int, height: int):

@@ -66,7 +66,8 @@ def video_frames(lifter, video: Path, frames: list[int], height: int) -> list[np
 
 def main() -> None:
     from app.keypoints import PoseDetector
-    from app.lifter import DEFAULT_MODEL_PATH, Lifter, ModelContractError
+    from core.lifter import DEFAULT_MODEL_PATH, Lifter
+    from core.contract import ModelContractError
     from app.mapping import mediapipe_to_h36m
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from models import baseline, datasets, metrics, train
+from core import metrics
+from models import baseline, datasets, train
 from models.evaluate import REALISTIC, Predictor, checkpoint_predictor, make_eval_set, onnx_predictor
 
 SEED = 4321            # the test cameras and noise: every model sees the same inputs
@@ -39,7 +40,7 @@ def recipe(steps: int) -> list[str]:
             "--lr-decay-at", "0.6", "0.9", "--augment-projections", "2", "--ema-decay", "0.999",
             "--weight-view-consistency", "1", "--view-consistency-dropout", "0.1", "--mpii-fraction", "0.5",
             "--weight-camera-elevation", "1", "--camera-input", "true", "--steps", str(steps),
-            "--eval-every", str(steps), "--checkpoint-every", str(steps), "--export-onnx", "false"]
+            "--eval-every", str(steps), "--checkpoint-every", str(steps)]
 
 
 def split(trials: dict[str, np.ndarray], group: str) -> tuple[list[str], list[str], list[str]]:
@@ -98,7 +99,7 @@ def run_group(group: str, trials: dict[str, np.ndarray], data_root: Path, out_di
 
 def trained_people(model: Path) -> list[str]:
     """CMU subjects an exported lifter was trained on, from its metadata (critic and 2D sides)."""
-    from app.lifter import Lifter
+    from core.lifter import Lifter
     data = Lifter(model).metadata.get("training_data", {})
     text = " ".join(str(v) for k, v in data.items() if k != "held_out") if isinstance(data, dict) else ""
     return sorted({word.strip(",()+") for word in text.split() if word.strip(",()+").isdigit()})

@@ -30,10 +30,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models import metrics
+from core import metrics
 from models.augment import joint_angles_valid
-from models.camera import camera_angles, rotation_from_camera
-from models.skeleton import JOINT_INDEX, NUM_JOINTS
+from core.camera import camera_angles, rotation_from_camera
+from core.skeleton import JOINT_INDEX, NUM_JOINTS
 
 # Hips, knees, ankles, shoulders, elbows, wrists: the joints both MediaPipe and the lifter place
 # from the body itself (pelvis, spine, neck and head top are derived differently by each).
@@ -65,7 +65,7 @@ def read_clip(path: Path) -> Clip:
     """Run the app's 2D stage over a video or a photo."""
     from app.capture import VideoSource
     from app.keypoints import PoseDetector
-    from app.lifter import Lifter
+    from core.lifter import Lifter
     from app.mapping import mediapipe_to_h36m
     from app.pipeline import PoseEstimator
 
@@ -101,7 +101,7 @@ def read_clip(path: Path) -> Clip:
 def lift_clip(model: Path, clip: Clip, camera_lock: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(canonical poses [F,17,3] mm, cameras [F,2,3]) as the app lifts the clip's frames in order."""
     from app.camera_lock import CameraLock, lift_under_lock
-    from app.lifter import Lifter
+    from core.lifter import Lifter
 
     lifter = Lifter(model)
     lock = CameraLock() if camera_lock and lifter.can_lift_under_camera and clip.is_video else None

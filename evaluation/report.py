@@ -22,7 +22,7 @@ import numpy as np
 
 from evaluation import real_video
 from models import datasets
-from models.camera import camera_angles
+from core.camera import camera_angles
 from models.evaluate import cmu_test_data, evaluate, headline, load_predictor, machine_description
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

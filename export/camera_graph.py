@@ -3,10 +3,10 @@
 A webcam does not move. Once the app knows the camera's elevation and roll (app/camera_lock.py), it
 lifts every frame under that camera, so that a squat is explained by bent knees and not by a tilted
 camera. The contract's lifter (models/repnet.onnx) keeps its single input; this graph sits beside
-it as models/repnet_camera.onnx (app.lifter.camera_graph_path) with two inputs:
+it as models/repnet_camera.onnx (core.contract.camera_graph_path) with two inputs:
 
     keypoints_2d   float32 [N,17,2] pixels, as the contract's lifter
-    camera_angles  float32 [N,2] (elevation, roll) radians, models.camera.camera_angles' convention
+    camera_angles  float32 [N,2] (elevation, roll) radians, core.camera.camera_angles' convention
 
 and the contract's outputs pose_3d [N,17,3] and camera [N,2,3].
 """
@@ -21,11 +21,11 @@ import numpy as np
 import onnx
 import torch
 
-from app.lifter import CAMERA_INPUT_NAME, INPUT_NAME
-from export.onnx_export import TOLERANCE_MM, ExportError, _session, _set_metadata, build_metadata
+from core.contract import CAMERA_INPUT_NAME, INPUT_NAME, OUTPUT_NAMES, open_session
+from export.onnx_export import TOLERANCE_MM, ExportError, _set_metadata, build_metadata
 from models.checkpoint import generator_from_checkpoint, load_checkpoint
 from models.repnet import LifterUnderCamera
-from models.skeleton import NUM_JOINTS
+from core.skeleton import NUM_JOINTS
 
 
 def verification_angles(n: int, seed: int = 0) -> np.ndarray:
@@ -67,9 +67,9 @@ def export_camera_graph(checkpoint: Path | str, output: Path | str, precision: s
             onnx.save(quantized, str(staged))
         else:
             os.replace(float_path, staged)
-        session = _session(staged)
+        session = open_session(staged, threads=0)
         got = [np.concatenate(parts) for parts in zip(*(  # one frame per call, as the app runs it
-            session.run(["pose_3d", "camera"], {INPUT_NAME: keypoints[i:i + 1], CAMERA_INPUT_NAME: angles[i:i + 1]})
+            session.run(OUTPUT_NAMES, {INPUT_NAME: keypoints[i:i + 1], CAMERA_INPUT_NAME: angles[i:i + 1]})
             for i in range(len(keypoints))))]
         diff = float(max(np.abs(got[0] - expected[0]).max(), np.abs(got[1] - expected[1]).max() * 1e3))
         if diff > TOLERANCE_MM[precision]:
@@ -90,6 +90,6 @@ def _torch_export(lifter: LifterUnderCamera, path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(lifter, example, str(path), input_names=[INPUT_NAME, CAMERA_INPUT_NAME],
-                          output_names=["pose_3d", "camera"],
-                          dynamic_shapes={"keypoints_2d": {0: batch}, "camera_angles": {0: batch}},
+                          output_names=OUTPUT_NAMES,
+                          dynamic_shapes={INPUT_NAME: {0: batch}, CAMERA_INPUT_NAME: {0: batch}},
                           dynamo=True, external_data=False, optimize=True, verbose=False)

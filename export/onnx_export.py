@@ -23,10 +23,11 @@ import torch
 from onnx import helper, numpy_helper
 
 import models
-from models import metrics
+from core import metrics
+from core.contract import INPUT_NAME, OUTPUT_NAMES, open_session
 from models.checkpoint import generator_from_checkpoint, load_checkpoint
-from models.repnet import REFERENCE_SIZE_M, Lifter
-from models.skeleton import JOINT_NAMES, PARENTS
+from models.repnet import REFERENCE_SIZE_M, ContractLifter
+from core.skeleton import JOINT_NAMES, PARENTS
 
 TOLERANCE_MM = {"fp32": 1e-3, "fp16": 5.0, "int8": 50.0}
 
@@ -83,7 +84,7 @@ def build_metadata(state: dict, checkpoint: Path, precision: str, mirror_average
         "contract": "repnet-live-lifter/1",
         "joint_names": json.dumps(list(JOINT_NAMES)),
         "joint_parents": json.dumps(list(PARENTS)),
-        "units": json.dumps({"keypoints_2d": "pixels (x right, y down)", "pose_3d": "millimetres",
+        "units": json.dumps({INPUT_NAME: "pixels (x right, y down)", "pose_3d": "millimetres",
                              "camera": "weak-perspective 2x3 K: K @ pose_3d.T = normalized 2D"}),
         "normalization": "(kp - kp[pelvis]) / sqrt(mean_j |kp_j - kp_pelvis|^2), inside the graph",
         "frame": "canonical: pelvis at origin, y down, right hip -> left hip along +x, person faces -z",
@@ -103,7 +104,7 @@ def build_metadata(state: dict, checkpoint: Path, precision: str, mirror_average
     }
 
 
-def _torch_export(lifter: Lifter, path: Path) -> None:
+def _torch_export(lifter: ContractLifter, path: Path) -> None:
     example = torch.randn(2, len(JOINT_NAMES), 2) * 100 + 300
     batch = torch.export.Dim("batch")
     # The exporter reports each op registration it skips (torchvision is not installed): not ours to show.
@@ -111,8 +112,8 @@ def _torch_export(lifter: Lifter, path: Path) -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(lifter, (example,), str(path), input_names=["keypoints_2d"],
-                          output_names=["pose_3d", "camera"], dynamic_shapes={"keypoints_2d": {0: batch}},
+        torch.onnx.export(lifter, (example,), str(path), input_names=[INPUT_NAME],
+                          output_names=OUTPUT_NAMES, dynamic_shapes={INPUT_NAME: {0: batch}},
                           dynamo=True, external_data=False, optimize=True, verbose=False)
 
 
@@ -141,27 +142,20 @@ def _set_metadata(model: onnx.ModelProto, metadata: dict[str, str]) -> None:
         model.metadata_props.add(key=key, value=value)
 
 
-def _session(path: Path, threads: int = 0) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 def _run(path: Path, inputs: np.ndarray, one_frame_per_call: bool) -> tuple[np.ndarray, np.ndarray]:
     """(pose_3d, camera) from the ONNX model. An int8 graph quantizes its activations with one scale
     per call, so it is checked as the app runs it, one frame per call: in a batch of hundreds the
     largest frame sets everyone's scale and the answers stray further than any user would see."""
-    session = _session(path)
+    session = open_session(path, threads=0)
     if not one_frame_per_call:
-        return tuple(session.run(["pose_3d", "camera"], {"keypoints_2d": inputs}))
-    outputs = [session.run(["pose_3d", "camera"], {"keypoints_2d": inputs[i:i + 1]}) for i in range(len(inputs))]
+        return tuple(session.run(OUTPUT_NAMES, {INPUT_NAME: inputs}))
+    outputs = [session.run(OUTPUT_NAMES, {INPUT_NAME: inputs[i:i + 1]}) for i in range(len(inputs))]
     return np.concatenate([o[0] for o in outputs]), np.concatenate([o[1] for o in outputs])
 
 
 def _latency_ms(path: Path, sample: np.ndarray, runs: int = 300) -> float:
-    session = _session(path, threads=1)
-    feed = {"keypoints_2d": sample[:1]}
+    session = open_session(path, threads=1)
+    feed = {INPUT_NAME: sample[:1]}
     for _ in range(20):
         session.run(None, feed)
     times = []
@@ -230,7 +224,7 @@ def export_checkpoint(checkpoint: Path | str, output: Path | str, precisions: tu
     state = load_checkpoint(checkpoint)
     _, reference_gt = reference_tensors(state, checkpoint)
     generator, _ = generator_from_checkpoint(state, checkpoint)
-    lifter = Lifter(generator, mirror_average, reference_size).eval()
+    lifter = ContractLifter(generator, mirror_average, reference_size).eval()
     inputs = verification_inputs(state)
     with torch.no_grad():
         expected_pose, expected_cam = (t.numpy() for t in lifter(torch.from_numpy(inputs)))
@@ -278,7 +272,7 @@ def export_checkpoint(checkpoint: Path | str, output: Path | str, precisions: tu
                 raise ExportError(f"{path}: onnxruntime differs from torch by {diff:.3g} mm, above the "
                                   f"{TOLERANCE_MM[precision]} mm tolerance for {precision}; the export is not faithful "
                                   "and was not written"
-                                  + ("; ship fp32 instead (models.release --precision fp32)" if precision == "int8"
+                                  + ("; ship fp32 instead (export.release --precision fp32)" if precision == "int8"
                                      else ""))
             n_ref = len(reference_gt)
             pa = metrics.pa_mpjpe(pose[:n_ref].astype(np.float64), reference_gt)

@@ -1,7 +1,5 @@
-"""RepNet in PyTorch: skeleton, data, model, losses, training, evaluation and the shipped weights.
-
-Submodules are imported explicitly (``from models import skeleton``) so that the app can use the
-numpy-only ones (skeleton, camera) without pulling in torch.
+"""The training side: RepNet in PyTorch, its data readers, losses, training loop and the numbers
+training reports, and the shipped weights. The app never imports it (core is the foundation).
 """
 
 __version__ = "0.1.0"

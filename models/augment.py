@@ -5,7 +5,7 @@ np.random.Generator, and returns new poses; inputs are never modified. All of th
 skeleton a skeleton: bone lengths stay exactly what each function says they are.
 
   random_rotation      yaw all round, small pitch and roll, about each pose's pelvis
-  random_mirror        mirror (models.skeleton.mirror) with probability p
+  random_mirror        mirror (core.skeleton.mirror) with probability p
   vary_bone_lengths    per-sample scale of each bone, the same for left and right
   crossover_limbs      EvoSkeleton-style: swap whole limbs (as directions relative to the torso)
   mutate_bones         EvoSkeleton-style: small random rotations of limb, neck and head bones,
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.camera import rotation_about_x, rotation_about_y, rotation_about_z
-from models.skeleton import (BONE_INDEX, BONES, JOINT_INDEX, JOINT_NAMES, NUM_BONES, PELVIS, bone_directions,
+from core.camera import rotation_about_x, rotation_about_y, rotation_about_z
+from core.skeleton import (BONE_INDEX, BONES, JOINT_INDEX, JOINT_NAMES, NUM_BONES, PELVIS, bone_directions,
                              bone_vectors, mirror, poses_from_bones)
 
 # The bone that ends at a bone's parent joint (-1 for bones leaving the pelvis).
@@ -111,7 +111,7 @@ def random_rotation(poses: np.ndarray, rng: np.random.Generator, max_pitch_deg: 
 
 
 def random_mirror(poses: np.ndarray, rng: np.random.Generator, p: float = 0.5) -> np.ndarray:
-    """Mirror each pose with probability p (models.skeleton.mirror: across x = 0, left and right
+    """Mirror each pose with probability p (core.skeleton.mirror: across x = 0, left and right
     swapped). A canonical pose (hips along +x) stays canonical."""
     flip = rng.random(len(poses)) < p
     return np.where(flip[:, None, None], mirror(poses), poses)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.camera import rotation_about_x, rotation_about_y, rotation_about_z
+from core.camera import rotation_about_x, rotation_about_y, rotation_about_z
 
 _ROTATIONS = {"Xrotation": rotation_about_x, "Yrotation": rotation_about_y, "Zrotation": rotation_about_z}
 _POSITIONS = {"Xposition": 0, "Yposition": 1, "Zposition": 2}

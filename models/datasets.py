@@ -1,4 +1,4 @@
-"""Training and evaluation data, all turned into the H36M-17 skeleton (models/skeleton.py).
+"""Training and evaluation data, all turned into the H36M-17 skeleton (core/skeleton.py).
 
   CMU mocap (BVH)          load_cmu_sequences / load_cmu_poses: 3D, mm, world frame, y down,
                            every pose rebuilt with REFERENCE_BONE_LENGTHS_MM
@@ -28,8 +28,8 @@ import numpy as np
 from tqdm import tqdm
 
 from models.bvh import BVH, BVHError, forward_kinematics, read_bvh
-from models.camera import project_perspective, random_camera_rotations
-from models.skeleton import (BONE_INDEX, JOINT_INDEX, NUM_JOINTS, PELVIS, REFERENCE_BONE_LENGTHS_MM,  # noqa: F401
+from core.camera import project_perspective, random_camera_rotations
+from core.skeleton import (BONE_INDEX, JOINT_INDEX, NUM_JOINTS, PELVIS, REFERENCE_BONE_LENGTHS_MM,  # noqa: F401
                              REFERENCE_LENGTHS, bone_directions, bone_vectors, poses_from_bones)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -633,7 +633,7 @@ def project_random_cameras(poses_world: np.ndarray, rng: np.random.Generator, no
                            focal_px: tuple[float, float] = (800.0, 1600.0),
                            image_size: tuple[int, int] = (1000, 1000)) -> Projections:
     """Project world poses [F, 17, 3] (mm, y down) through one random camera each
-    (models.camera.random_camera_rotations: all round, looking slightly down or up), pelvis on
+    (core.camera.random_camera_rotations: all round, looking slightly down or up), pelvis on
     the optical axis at a random distance, principal point at the image centre.
 
     Detector-like noise: Gaussian jitter of std noise_px for a person 500 px tall, scaled with

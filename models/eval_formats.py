@@ -4,7 +4,7 @@
 - Human3.6M Protocol 1/2: VideoPose3D's ``data_3d_h36m.npz`` / ``data_2d_h36m_gt.npz`` (read by
   models.datasets), turned into per-camera sequences with the published camera extrinsics below.
 
-Everything comes out in the project's conventions (models.skeleton, models.camera): H36M-17 joint
+Everything comes out in the project's conventions (core.skeleton, core.camera): H36M-17 joint
 order, millimetres, camera frame x right / y down / z forward, pixels with y down.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 # The loader's z-up -> y-down world rotation, so the extrinsics can be applied to what it returns.
 from models.datasets import H36M_Z_UP_TO_Y_DOWN
 from models.datasets import DataError, load_h36m_2d, load_h36m_3d
-from models.skeleton import NUM_JOINTS
+from core.skeleton import NUM_JOINTS
 
 
 class EvalFormatError(DataError):

@@ -8,10 +8,10 @@
     python -m models.evaluate --model models/repnet.onnx --protocol 3dhp --3dhp-root mpi_inf_3dhp_test_set
 
 Where the error is measured. RepNet predicts the pose in its canonical frame; the estimated
-weak-perspective camera rotates it into camera coordinates (models.camera.rotation_from_camera),
+weak-perspective camera rotates it into camera coordinates (core.camera.rotation_from_camera),
 where it is compared with the ground truth, both root-relative, as the paper evaluates. A model
 that predicts in the camera frame directly (the supervised baseline, models/baseline.py) is compared
-as it is. Metrics (models/metrics.py): MPJPE (Protocol 1), PA-MPJPE (Protocol 2, no reflections),
+as it is. Metrics (core/metrics.py): MPJPE (Protocol 1), PA-MPJPE (Protocol 2, no reflections),
 N-MPJPE, and PCK@150 mm / AUC on the Protocol 1 errors (3DHP: over its 14 official joints).
 
 2D inputs ("conditions"), all on the same frames: the protocol's 2D as given (CMU: exact
@@ -36,11 +36,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from models import datasets, metrics
+from core import metrics
+from models import datasets
 from models.augment import vary_bone_lengths
-from models.camera import canonicalize, rotation_from_camera
+from core.camera import canonicalize, rotation_from_camera
 from models.repnet import MM_PER_METRE, PoseAndCamera, lift, normalize_2d
-from models.skeleton import JOINT_NAMES, NUM_JOINTS, PELVIS
+from core.skeleton import JOINT_NAMES, NUM_JOINTS, PELVIS
 
 NOISE_LEVELS_PX: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0)
 DROPPED_JOINTS: tuple[int, ...] = (1, 2, 4)
@@ -128,13 +129,13 @@ class Predictor:
 
 
 def onnx_predictor(path: Path | str, threads: int = 1, batch_size: int = 1) -> Predictor:
-    """The ONNX lifter as the app runs it (app.lifter.Lifter), its camera rotating the pose.
+    """The ONNX lifter as the app runs it (core.lifter.Lifter), its camera rotating the pose.
 
     One frame per call by default, as the live app lifts: an int8 model quantizes its activations
     with one scale per call, so a batch of thousands gives slightly different answers (for the
     shipped model 0.8 mm better PA-MPJPE than it really delivers live).
     """
-    from app.lifter import Lifter  # onnxruntime only where an ONNX model is evaluated
+    from core.lifter import Lifter  # onnxruntime only where an ONNX model is evaluated
     lifter = Lifter(path, threads=threads)
 
     def lift(keypoints_2d: np.ndarray) -> np.ndarray:
@@ -174,7 +175,7 @@ def training_poses(poses: dict[str, np.ndarray]) -> np.ndarray:
 def fit_rotation_to_2d(pose: np.ndarray, keypoints_2d: np.ndarray) -> np.ndarray:
     """Rotations [N,3,3] under which the fixed 3D pose [17,3] reprojects onto each frame's 2D
     [N,17,2]: the least-squares affine camera K (2x3, pelvis-centred), made a rotation by
-    models.camera.rotation_from_camera (closest orthonormal rows, third row their cross product)."""
+    core.camera.rotation_from_camera (closest orthonormal rows, third row their cross product)."""
     centred_3d = pose - pose[PELVIS]
     centred_2d = keypoints_2d - keypoints_2d[:, PELVIS:PELVIS + 1]
     K = np.einsum("njl,jk->nlk", centred_2d, np.linalg.pinv(centred_3d).T)  # W^T X (X^T X)^-1
@@ -502,7 +503,7 @@ def load_test_data(args: argparse.Namespace) -> TestData:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from app.lifter import ModelContractError
+    from core.contract import ModelContractError
     from models.checkpoint import CheckpointError
     try:
         predictor = load_predictor(args.model, args.data_root, mirror_average=not args.no_mirror_average,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from models.repnet import normalize_2d
-from models.skeleton import JOINT_INDEX, NUM_JOINTS, PELVIS
+from core.skeleton import JOINT_INDEX, NUM_JOINTS, PELVIS
 
 
 def default_joint_weights() -> torch.Tensor:
@@ -38,7 +38,7 @@ def camera_loss(camera: torch.Tensor) -> torch.Tensor:
 
 
 def camera_angles(camera: torch.Tensor) -> torch.Tensor:
-    """(elevation, roll) [B, 2] radians of cameras K [B,2,3]: models.camera.camera_angles in torch."""
+    """(elevation, roll) [B, 2] radians of cameras K [B,2,3]: core.camera.camera_angles in torch."""
     # K's rows span the image plane; their cross product is the camera's depth axis, which points
     # towards the camera (depth grows towards it), and y is down: looking down means a negative y.
     towards_camera = torch.linalg.cross(camera[:, 0], camera[:, 1])
@@ -51,7 +51,7 @@ def camera_angles(camera: torch.Tensor) -> torch.Tensor:
 def camera_elevation_loss(camera: torch.Tensor, low_deg: float, high_deg: float) -> torch.Tensor:
     """Mean angle (radians) by which each camera K [B,2,3] looks down more than `high_deg` or up more
     than `low_deg` at the canonical pose (elevation: positive looking down, as
-    models.camera.random_camera_rotations). A pose far from the training data can be explained by
+    core.camera.random_camera_rotations). A pose far from the training data can be explained by
     a steep camera and a tilted body; real cameras are seldom steep."""
     elevation = camera_angles(camera)[:, 0]
     low, high = torch.deg2rad(torch.tensor([low_deg, high_deg], device=camera.device, dtype=camera.dtype))

@@ -2,7 +2,7 @@
 layer and the Wasserstein critic with its Kinematic Chain Space path.
 
 Shapes: 2D poses [B, 17, 2], 3D poses [B, 17, 3], cameras [B, 2, 3]. Inside the networks 3D poses
-are in metres (as in the paper); `Lifter` wraps the trained generator and camera branch behind
+are in metres (as in the paper); `ContractLifter` wraps the trained generator and camera branch behind
 the project's ONNX contract (pixels in, millimetres out, normalization inside the graph).
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from models.skeleton import MIRROR_PERMUTATION, NUM_JOINTS, PELVIS, REFERENCE_LENGTHS, bone_matrix
+from core.skeleton import MIRROR_PERMUTATION, NUM_JOINTS, PELVIS, REFERENCE_LENGTHS, bone_matrix
 
 MM_PER_METRE = 1000.0
 REFERENCE_SIZE_M = float(REFERENCE_LENGTHS.sum()) / MM_PER_METRE  # total bone length of the reference body
@@ -67,7 +67,7 @@ CAMERA_CONDITION_SIZE = 3  # (given: 1 or 0, elevation, roll), radians; all zero
 
 def camera_condition(angles: torch.Tensor, given: torch.Tensor | None = None) -> torch.Tensor:
     """The generator's camera input [B, 3] from (elevation, roll) [B, 2] radians
-    (models.camera.camera_angles) and a mask [B] of the rows where they are given (default: all)."""
+    (core.camera.camera_angles) and a mask [B] of the rows where they are given (default: all)."""
     given = torch.ones(angles.shape[0], dtype=angles.dtype, device=angles.device) if given is None else given
     given = given.to(angles.dtype).view(-1, 1)
     return torch.cat([given, angles * given], dim=1)
@@ -208,7 +208,7 @@ class Critic2D(nn.Module):
         return self.net(pose_2d.flatten(1)).squeeze(1)
 
 
-class Lifter(nn.Module):
+class ContractLifter(nn.Module):
     """The deployable lifter behind the ONNX contract: pixels in, millimetres and camera out.
 
     keypoints_2d [N,17,2] pixels -> pose_3d [N,17,3] mm (pelvis at the origin, canonical frame),
@@ -230,7 +230,7 @@ class Lifter(nn.Module):
 
 class LifterUnderCamera(Lifter):
     """The same lifter, told the camera: keypoints_2d [N,17,2] pixels and camera_angles [N,2]
-    (elevation, roll, radians; models.camera.camera_angles) -> pose_3d, camera as Lifter.
+    (elevation, roll, radians; core.camera.camera_angles) -> pose_3d, camera as ContractLifter.
     Needs a generator trained with RepNetConfig.camera_input."""
 
     def forward(self, keypoints_2d: torch.Tensor, camera_angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -29,13 +29,13 @@ import torch
 from tqdm import tqdm
 
 from models import augment, datasets, distributed
-from models.camera import TRAINING_ELEVATION_DEG, camera_angles, random_camera_rotations
+from core.camera import TRAINING_ELEVATION_DEG, camera_angles, random_camera_rotations
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.evaluate import evaluate_lifter
 from models.losses import (camera_elevation_loss, camera_loss, critic_loss, given_camera_loss, reprojection_loss,
                            view_consistency_loss)
 from models.repnet import Critic, Critic2D, PoseAndCamera, RepNetConfig, reproject
-from models.skeleton import JOINT_INDEX, PARENTS, subtree
+from core.skeleton import JOINT_INDEX, PARENTS, subtree
 from models.training_data import Batches, TrainingData, describe_data, load_training_data
 
 
@@ -110,7 +110,6 @@ class TrainConfig:
     eval_every: int = 1000
     eval_frames: int = 2000
     checkpoint_every: int = 1000
-    export_onnx: bool = True
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, RepNetConfig, str | None]:
@@ -352,10 +351,8 @@ def _train(cfg: TrainConfig, model_cfg: RepNetConfig, resume: str | None, out_di
     if last_step < cfg.steps:
         print(f"stopped at step {last_step} of {cfg.steps}; continue with --resume {out_dir / 'checkpoint.pt'}")
         return history
-    if cfg.export_onnx:
-        from export.onnx_export import export_checkpoint  # late import: export is optional for training
-        report = export_checkpoint(out_dir / "checkpoint.pt", out_dir / "repnet.onnx")
-        print(report.table())
+    print(f"trained; export the lifter with: python -m export --checkpoint {out_dir / 'checkpoint.pt'} "
+          f"--output {out_dir / 'repnet.onnx'} (or ship it with python -m export.release)")
     return history
 
 

@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 from models import augment, datasets
-from models.camera import camera_angles, canonicalize, random_camera_rotations
+from core.camera import camera_angles, canonicalize, random_camera_rotations
 from models.evaluate import EvalSet, make_eval_set
 from models.losses import default_joint_weights
 from models.repnet import MM_PER_METRE, camera_condition, normalize_2d
-from models.skeleton import MIRROR_PERMUTATION, NUM_JOINTS, mirror
+from core.skeleton import MIRROR_PERMUTATION, NUM_JOINTS, mirror
 
 
 @dataclass
@@ -163,7 +163,7 @@ class Batches:
         return self.data.real_2d[self.rng.integers(0, len(self.data.real_2d), n)]
 
     def camera_rotations(self, n: int) -> np.ndarray:
-        """[n, 3, 3] float32 random training cameras (models.camera.random_camera_rotations)."""
+        """[n, 3, 3] float32 random training cameras (core.camera.random_camera_rotations)."""
         return random_camera_rotations(n, self.rng).astype(np.float32)
 
     def seen_from_random_cameras(self, pose: torch.Tensor) -> torch.Tensor:

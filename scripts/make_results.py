@@ -40,7 +40,7 @@ import bench_lifter  # noqa: E402
 from models import baseline, datasets, train  # noqa: E402
 from models import evaluate as ev  # noqa: E402
 from models.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
-from models.skeleton import JOINT_NAMES  # noqa: E402
+from core.skeleton import JOINT_NAMES  # noqa: E402
 
 DOCS = REPO_ROOT / "docs"
 IMAGES = DOCS / "images"
@@ -56,7 +56,7 @@ SHORT_SCHEDULE = ["--batch-size", "32", "--critic-steps", "2", "--critic-width",
                   "--critic-kcs-width", "256", "--lr", "3e-4", "--lr-decay-at", "0.6", "0.9",
                   "--augment-projections", "2", "--weight-view-consistency", "1", "--view-consistency-dropout", "0.1",
                   "--mpii-fraction", "0.5",
-                  "--eval-frames", "1000", "--export-onnx", "false"]
+                  "--eval-frames", "1000"]
 REPNET_RUNS = {  # name: (label, extra flags)
     "repnet_short": ("RepNet, all parts", []),
     "no_kcs": ("RepNet without the critic's KCS path", ["--use-kcs", "false"]),
@@ -149,7 +149,7 @@ def training_command(state: dict) -> str:
 def model_size(model: Path, state: dict | None) -> tuple[str, str]:
     """(training steps, width) of the shipped model: from its checkpoint, else its ONNX metadata."""
     if state is None and model.suffix == ".onnx":
-        from app.lifter import Lifter
+        from core.lifter import Lifter
         metadata = Lifter(model).metadata
         state = {"step": metadata.get("training_step", ""), "model_config": metadata.get("model_config", {})}
     if state is None:
@@ -247,7 +247,7 @@ def qualitative_frames(model: Path, video: Path, path: Path, count: int = QUALIT
     from app.capture import VideoSource
     from app.draw import compose_side_by_side, draw_keypoints_2d
     from app.keypoints import PoseDetector
-    from app.lifter import Lifter
+    from core.lifter import Lifter
     from app.pipeline import PoseEstimator
     from app.viewer import Viewer
 
@@ -547,7 +547,7 @@ def write_page(args, rows, shipped, shipped_state, runs, bench, bench_command, e
             "| method | supervision | 2D input | MPJPE (P1) | PA-MPJPE (P2) |", "|---|---|---|---|---|"]
     out += [f"| {m} | {s} | {i} | {p1} | {p2 or 'n/a'} |" for m, s, i, p1, p2 in PUBLISHED_H36M]
     out += ["", "Note: the original RepNet evaluation allowed reflections in the Procrustes alignment, which hides "
-            "depth flips; ours forbids them (models/metrics.py).", ""]
+            "depth flips; ours forbids them (core/metrics.py).", ""]
 
     # ---- robustness
     out += ["## Robustness: 2D noise and missing joints", "",

@@ -82,7 +82,7 @@ def x_display():
 TINY_TRAINING = ["--steps", "300", "--batch-size", "32", "--critic-steps", "2", "--width", "512",
                  "--critic-kcs-width", "256", "--lr", "3e-4", "--eval-every", "150",
                  "--checkpoint-every", "150", "--eval-frames", "300", "--augmented-pool-factor", "0.2",
-                 "--camera-input", "true", "--export-onnx", "false"]
+                 "--camera-input", "true"]
 
 
 @pytest.fixture(scope="session")

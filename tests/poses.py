@@ -1,7 +1,7 @@
 """Known poses for tests."""
 import numpy as np
 
-from models.skeleton import REST_POSE
+from core.skeleton import REST_POSE
 
 
 def standing_pose() -> np.ndarray:

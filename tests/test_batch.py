@@ -26,7 +26,7 @@ def sequential(video: Path, output: Path, max_frames: int | None = None) -> None
     """The single-video run, as `run_demo.py --video V --no-viewer --output O` does it."""
     from app.capture import VideoSource
     from app.keypoints import PoseDetector
-    from app.lifter import Lifter
+    from core.lifter import Lifter
     from app.pipeline import PoseEstimator, run
     from app.results import ResultsWriter
     with VideoSource(video) as source, ResultsWriter(output) as writer:

@@ -14,8 +14,8 @@ import pytest
 
 from app.bvh_export import (SKELETON, euler_degrees, euler_matrix, joints_world_from_results, reference_body,
                             resample, solve_rotations, write_bvh)
-from app.lifter import DEFAULT_MODEL_PATH
-from models.skeleton import JOINT_INDEX, NUM_JOINTS, REFERENCE_BONE_LENGTHS_MM, REST_POSE
+from core.lifter import DEFAULT_MODEL_PATH
+from core.skeleton import JOINT_INDEX, NUM_JOINTS, REFERENCE_BONE_LENGTHS_MM, REST_POSE
 
 bvhio = pytest.importorskip("bvhio", reason="bvhio (the independent BVH reader) is missing: "
                                             "pip install -r requirements-dev.txt")
@@ -178,7 +178,7 @@ def test_recorded_results_convert_to_the_pose_the_app_placed(tmp_path, media_dir
     pipeline placed; the command turns that JSON into a BVH that reproduces them."""
     import cv2
     from app.keypoints import PoseDetector
-    from app.lifter import Lifter
+    from core.lifter import Lifter
     from app.pipeline import PoseEstimator
     from app.results import ResultsWriter, read_results
     capture = cv2.VideoCapture(str(media_dir / "pose_squats.mp4"))

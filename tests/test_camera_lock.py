@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 
 from app.camera_lock import CameraLock, CameraLockSettings
-from models.camera import camera_angles, rotation_about_x, rotation_about_y, rotation_about_z
+from core.camera import camera_angles, rotation_about_x, rotation_about_y, rotation_about_z
 
 
 def weak_perspective(elevation_deg: float, roll_deg: float, azimuth_deg: float = 30.0, scale: float = 2.0):
-    """K = s * (Rz(roll) Rx(-elevation) Ry(azimuth))[:2], as models.camera.random_camera_rotations builds R."""
+    """K = s * (Rz(roll) Rx(-elevation) Ry(azimuth))[:2], as core.camera.random_camera_rotations builds R."""
     e, r, a = np.deg2rad([elevation_deg, roll_deg, azimuth_deg])
     return scale * (rotation_about_z(r) @ rotation_about_x(-e) @ rotation_about_y(a))[:2]
 
@@ -65,7 +65,8 @@ def test_lock_ignores_a_few_wild_estimates():
 
 @pytest.fixture(scope="module")
 def lifter_with_camera_graph(tiny_training_run, tmp_path_factory):
-    from app.lifter import Lifter, camera_graph_path
+    from core.lifter import Lifter
+    from core.contract import camera_graph_path
     from export.camera_graph import export_camera_graph
     from export.onnx_export import export_checkpoint
     out_dir, _ = tiny_training_run
@@ -90,7 +91,8 @@ def test_lift_under_a_given_camera_follows_that_camera(lifter_with_camera_graph,
 
 
 def test_a_lifter_without_camera_graph_cannot_lift_under_a_camera(tmp_path):
-    from app.lifter import DEFAULT_MODEL_PATH, Lifter, camera_graph_path
+    from core.lifter import DEFAULT_MODEL_PATH, Lifter
+    from core.contract import camera_graph_path
     import shutil
     path = tmp_path / "plain.onnx"
     shutil.copy(DEFAULT_MODEL_PATH, path)

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app.lifter import DEFAULT_MODEL_PATH
+from core.lifter import DEFAULT_MODEL_PATH
 from app.results import read_results
 
 import run_demo
@@ -272,7 +272,7 @@ def test_video_to_json_end_to_end(tmp_path, media_dir, model):
 
 
 def test_a_phone_video_gives_upright_keypoints_and_an_upright_annotated_video(tmp_path, media_dir, model):
-    from models.skeleton import JOINT_INDEX
+    from core.skeleton import JOINT_INDEX
     from tests.test_capture import write_phone_video
     video = write_phone_video(tmp_path / "phone.mp4", cv2.imread(str(media_dir / "pose.jpg")))  # stored sideways
     out, annotated = tmp_path / "poses.json", tmp_path / "annotated.mp4"

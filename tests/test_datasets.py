@@ -13,7 +13,7 @@ import pytest
 from models import datasets
 from models.augment import joint_angles_valid
 from models.bvh import read_bvh
-from models.skeleton import JOINT_INDEX, NUM_JOINTS, bone_lengths
+from core.skeleton import JOINT_INDEX, NUM_JOINTS, bone_lengths
 
 CMU_FILES = {  # convention -> a short file of that release
     "daz": "daz_friendly/02/02_03.bvh",
@@ -330,7 +330,7 @@ def test_npz_source_spec():
 def test_3d_sources_are_rebuilt_with_the_reference_skeleton(data_root, tmp_path):
     """A Human3.6M subject with longer bones (and a BVH folder) come out with the reference bone
     lengths and the recorded bone directions, like the CMU data: one body size for the critic."""
-    from models.skeleton import bone_directions, bone_vectors
+    from core.skeleton import bone_directions, bone_vectors
     walking = datasets.load_cmu_poses(data_root, progress=False)["07"][:50]
     tall = walking * 1.15                                      # every bone 15% longer
     full = np.zeros((len(tall), 32, 3))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from models import eval_formats as ef
-from models.skeleton import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
+from core.skeleton import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
 from tests.poses import standing_pose
 
 # ---------------------------------------------------------------------------- MPI-INF-3DHP fixtures

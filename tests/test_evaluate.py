@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from models import datasets, evaluate as ev
-from models.camera import random_camera_rotations
+from core.camera import random_camera_rotations
 from models.checkpoint import load_checkpoint
-from models.skeleton import JOINT_NAMES, NUM_JOINTS, PELVIS
+from core.skeleton import JOINT_NAMES, NUM_JOINTS, PELVIS
 from tests.poses import standing_pose
 from tests.test_eval_formats import POSE, matlab_variables, write_mat_v73, write_videopose3d_npz
 from tests.test_metrics import reaching_pose
@@ -78,7 +78,7 @@ def test_mirror_averaging_can_be_left_out_for_a_checkpoint_only(tiny_training_ru
 
 
 def test_reference_size_can_be_left_out_for_a_checkpoint_only(tiny_training_run, tiny_onnx, capsys):
-    from models.skeleton import REFERENCE_LENGTHS, bone_lengths
+    from core.skeleton import REFERENCE_LENGTHS, bone_lengths
     out_dir, _ = tiny_training_run
     keypoints = load_checkpoint(out_dir / "checkpoint.pt")["reference_inputs"].numpy()[:64]
     sized = ev.load_predictor(str(out_dir / "checkpoint.pt")).lift(keypoints)
@@ -90,7 +90,7 @@ def test_reference_size_can_be_left_out_for_a_checkpoint_only(tiny_training_run,
 
 
 def test_varied_bodies_change_the_proportions_not_the_motion(data_root):
-    from models.skeleton import REFERENCE_LENGTHS, bone_lengths
+    from core.skeleton import REFERENCE_LENGTHS, bone_lengths
     reference = ev.cmu_test_data(data_root, stride=4)
     varied = ev.cmu_test_data(data_root, stride=4, varied_bodies=True)
     n = len(reference.poses_camera)

@@ -10,12 +10,12 @@ import onnx
 import pytest
 import torch
 
-from app.lifter import Lifter
+from core.lifter import Lifter
 from export.__main__ import main as export_main
 from export.onnx_export import export_checkpoint
 from models.checkpoint import generator_from_checkpoint, load_checkpoint, save_checkpoint
-from models.repnet import Lifter as TorchLifter
-from models.release import slim
+from models.repnet import ContractLifter as TorchLifter
+from export.release import slim
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 
@@ -122,7 +122,7 @@ def test_cli_refuses_an_output_in_a_missing_folder(tiny_training_run, tmp_path):
 
 
 def test_release_ships_a_slim_checkpoint_and_the_int8_lifter_it_was_verified_as(tiny_training_run, tmp_path):
-    from models import release
+    from export import release
     release.main([str(tiny_training_run[0] / "checkpoint.pt"), "--out-dir", str(tmp_path)])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["repnet.onnx", "repnet.pt", "repnet_camera.onnx"]
     slim = load_checkpoint(tmp_path / "repnet.pt")
@@ -158,7 +158,7 @@ def test_test_time_steps_can_be_left_out_of_the_graph(tiny_training_run, tmp_pat
 
 def test_a_release_whose_export_fails_leaves_the_shipped_pair_untouched(tiny_training_run, tmp_path, monkeypatch):
     from export import onnx_export
-    from models import release
+    from export import release
     (tmp_path / "repnet.pt").write_bytes(b"the shipped checkpoint")
     (tmp_path / "repnet.onnx").write_bytes(b"the shipped lifter")
     monkeypatch.setitem(onnx_export.TOLERANCE_MM, "int8", 0.0)     # no int8 model is that faithful

@@ -6,9 +6,10 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 from onnx import TensorProto, helper
 
-from app.lifter import DEFAULT_MODEL_PATH, Lifter, ModelContractError
-from models.camera import rotation_from_camera
-from models.skeleton import JOINT_NAMES, NUM_JOINTS
+from core.lifter import DEFAULT_MODEL_PATH, Lifter
+from core.contract import ModelContractError
+from core.camera import rotation_from_camera
+from core.skeleton import JOINT_NAMES, NUM_JOINTS
 from tests.poses import standing_pose
 
 
@@ -133,7 +134,7 @@ def test_shipped_model_follows_the_contract_and_describes_itself(shipped):
 def test_shipped_model_lifts_a_frontal_standing_person_plausibly(shipped):
     result = shipped.process(_frontal_keypoints())
     pose = result.pose_3d[0]
-    from models.skeleton import JOINT_INDEX as J
+    from core.skeleton import JOINT_INDEX as J
     assert pose[J["head"], 1] < pose[J["pelvis"], 1] < pose[J["left_ankle"], 1]  # upright (y down)
     height = pose[J["left_ankle"], 1] - pose[J["head"], 1]
     assert 1200 < height < 2100  # millimetres, a human size

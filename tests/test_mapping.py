@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from app.mapping import HEAD_ABOVE_EYES, JOINT_SOURCES, mediapipe_to_h36m
-from models.skeleton import JOINT_INDEX, JOINT_NAMES, MIRROR_PERMUTATION, NUM_JOINTS, mirror
+from core.skeleton import JOINT_INDEX, JOINT_NAMES, MIRROR_PERMUTATION, NUM_JOINTS, mirror
 
 J = JOINT_INDEX
 # MediaPipe's left/right landmark pairs (odd = left), for mirroring a landmark set.

@@ -7,9 +7,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from models import metrics
-from models.camera import rotation_about_x, rotation_about_y, rotation_about_z
-from models.skeleton import JOINT_INDEX, NUM_JOINTS, PELVIS
+from core import metrics
+from core.camera import rotation_about_x, rotation_about_y, rotation_about_z
+from core.skeleton import JOINT_INDEX, NUM_JOINTS, PELVIS
 from tests.poses import standing_pose
 
 

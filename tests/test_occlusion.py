@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from app.occlusion import OcclusionFilter
-from models.skeleton import JOINT_INDEX, NUM_JOINTS, PELVIS
+from core.skeleton import JOINT_INDEX, NUM_JOINTS, PELVIS
 
 WRIST = JOINT_INDEX["left_wrist"]
 

@@ -15,12 +15,12 @@ import pytest
 
 from app.capture import CameraSource, VideoSource
 from app.keypoints import PoseDetector
-from app.lifter import DEFAULT_MODEL_PATH, Lifter
+from core.lifter import DEFAULT_MODEL_PATH, Lifter
 from app.mapping import mediapipe_to_h36m
 from app.pipeline import MAX_DRAW_HZ, STAGES, EstimatorSettings, PoseEstimator, run
 from app.priority import BACKGROUND_NICENESS
 from app.results import AnnotatedVideoWriter, ResultsWriter, read_results
-from models.skeleton import JOINT_INDEX, NUM_JOINTS
+from core.skeleton import JOINT_INDEX, NUM_JOINTS
 from tests.test_capture import FileWebcam
 
 J = JOINT_INDEX

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from evaluation import real_video
-from models.skeleton import JOINT_INDEX
+from core.skeleton import JOINT_INDEX
 
 
 def test_knee_angles_of_a_straight_and_a_bent_leg():
@@ -32,7 +32,7 @@ def squat_clip(media_dir):
 
 
 def test_squat_video_checks_are_complete_and_finite(squat_clip):
-    from app.lifter import DEFAULT_MODEL_PATH
+    from core.lifter import DEFAULT_MODEL_PATH
     assert squat_clip.is_video and len(squat_clip.keypoints_2d) >= 60 and squat_clip.fps == pytest.approx(5, abs=0.5)
     report = real_video.check_clip(DEFAULT_MODEL_PATH, squat_clip)
     for key in ("mediapipe_pa_mm", "elevation_std_deg", "roll_std_deg", "jitter_m_s2", "knee_bottom_max_deg",
@@ -42,7 +42,7 @@ def test_squat_video_checks_are_complete_and_finite(squat_clip):
 
 
 def test_the_camera_lock_steadies_the_camera_on_a_static_video(squat_clip):
-    from app.lifter import DEFAULT_MODEL_PATH, Lifter
+    from core.lifter import DEFAULT_MODEL_PATH, Lifter
     if not Lifter(DEFAULT_MODEL_PATH).can_lift_under_camera:
         pytest.skip("the shipped lifter has no lift-under-camera graph")
     locked = real_video.check_clip(DEFAULT_MODEL_PATH, squat_clip, camera_lock=True)

@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 import torch
 
-from models.camera import canonicalize, random_camera_rotations, rotation_from_camera
+from core.camera import canonicalize, random_camera_rotations, rotation_from_camera
 from models.losses import (camera_elevation_loss, camera_loss, critic_loss, default_joint_weights,
                            reprojection_loss, view_consistency_loss)
-from models.repnet import (Critic, Lifter, PoseAndCamera, RepNetConfig, kcs, normalize_2d, reproject,
+from models.repnet import (Critic, ContractLifter, PoseAndCamera, RepNetConfig, kcs, normalize_2d, reproject,
                            to_reference_size)
-from models.skeleton import BONES, MIRROR_PERMUTATION, NUM_JOINTS, REFERENCE_LENGTHS, bone_lengths, bone_matrix
+from core.skeleton import BONES, MIRROR_PERMUTATION, NUM_JOINTS, REFERENCE_LENGTHS, bone_lengths, bone_matrix
 from tests.poses import standing_pose
 
 SMALL = RepNetConfig(width=64, critic_width=32, critic_kcs_width=32)
@@ -30,7 +30,7 @@ def test_generator_shapes_and_pelvis_at_origin():
 
 
 def test_lifter_camera_reprojects_to_the_normalized_input_scale():
-    lifter = Lifter(PoseAndCamera(SMALL), mirror_average=False, reference_size=False).eval()
+    lifter = ContractLifter(PoseAndCamera(SMALL), mirror_average=False, reference_size=False).eval()
     kp = torch.randn(3, NUM_JOINTS, 2) * 80 + 400
     pose_mm, camera = lifter(kp)
     pose_m, camera_m = lifter.generator(normalize_2d(kp)[0])
@@ -47,7 +47,7 @@ def test_reference_size_scales_the_pose_to_the_reference_body_and_keeps_the_repr
     np.testing.assert_allclose(lengths.sum(-1), [REFERENCE_LENGTHS.sum()] * 2, rtol=1e-5)
     np.testing.assert_allclose(lengths[0], lengths[1], rtol=1e-5)          # only the size changed
     assert torch.allclose(reproject(sized, sized_camera), reproject(pose, camera), atol=1e-5)
-    lifter = Lifter(PoseAndCamera(SMALL)).eval()                            # and so in the lifter
+    lifter = ContractLifter(PoseAndCamera(SMALL)).eval()                            # and so in the lifter
     with torch.no_grad():
         lifted, _ = lifter(torch.randn(3, NUM_JOINTS, 2) * 80 + 400)
     np.testing.assert_allclose(bone_lengths(lifted.numpy()).sum(-1), [REFERENCE_LENGTHS.sum()] * 3, rtol=1e-4)
@@ -57,14 +57,14 @@ def test_mirror_averaged_lift_of_a_mirror_image_is_the_mirror_image_of_the_lift(
     """The average treats a pose and its mirror image alike, for any network: mirroring the 2D
     input mirrors the 3D answer (x negated, sides swapped) and its camera."""
     torch.manual_seed(0)
-    lifter = Lifter(PoseAndCamera(SMALL)).eval()
+    lifter = ContractLifter(PoseAndCamera(SMALL)).eval()
     kp = torch.randn(4, NUM_JOINTS, 2) * 80 + 400
     swap = list(MIRROR_PERMUTATION)
     mirrored_kp = kp[:, swap] * torch.tensor([-1.0, 1.0])
     with torch.no_grad():
         pose, camera = lifter(kp)
         pose_m, camera_m = lifter(mirrored_kp)
-        plain, _ = Lifter(lifter.generator, mirror_average=False)(kp)
+        plain, _ = ContractLifter(lifter.generator, mirror_average=False)(kp)
     assert torch.allclose(pose_m, pose[:, swap] * torch.tensor([-1.0, 1.0, 1.0]), atol=1e-3)
     assert torch.allclose(camera_m, torch.tensor([[-1.0], [1.0]]) * camera * torch.tensor([-1.0, 1.0, 1.0]), atol=1e-6)
     assert not torch.allclose(pose, plain, atol=1.0)  # an untrained network is far from mirror-symmetric

@@ -19,7 +19,7 @@ import pytest
 
 from app.results import (AnnotatedVideoWriter, FrameResult, OutputError, ResultsWriter, check_output_path,
                          csv_header, read_results)
-from models.skeleton import JOINT_NAMES, NUM_JOINTS
+from core.skeleton import JOINT_NAMES, NUM_JOINTS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

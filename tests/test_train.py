@@ -12,7 +12,7 @@ from tests.conftest import TINY_TRAINING
 def test_losses_move_the_way_they_should(tiny_training_run, data_root):
     import torch
     from models import datasets
-    from models.camera import canonicalize
+    from core.camera import canonicalize
     from models.repnet import Critic, RepNetConfig
     out_dir, history = tiny_training_run
     first, last = slice(0, 2), slice(-2, None)
@@ -109,7 +109,7 @@ def _h36m_files(data_root, folder) -> tuple[str, str]:
 
 
 SMALL = ["--steps", "20", "--eval-every", "20", "--eval-frames", "200", "--width", "64",
-         "--critic-kcs-width", "32", "--augmented-pool-factor", "0", "--export-onnx", "false"]
+         "--critic-kcs-width", "32", "--augmented-pool-factor", "0"]
 
 
 def test_training_on_human36m_files_and_a_bvh_folder(data_root, tmp_path, capsys):
@@ -161,8 +161,8 @@ def test_batch_shares():
 
 def test_limb_flipped_negatives_look_the_same_from_their_camera_but_differ_in_depth():
     import torch
-    from models.camera import random_camera_rotations
-    from models.skeleton import bone_lengths
+    from core.camera import random_camera_rotations
+    from core.skeleton import bone_lengths
     from tests.poses import standing_pose
     poses = torch.from_numpy(np.repeat(standing_pose()[None], 64, axis=0).astype(np.float32))
     flipped = train.limb_flipped_in_depth(poses, np.random.default_rng(3))
@@ -177,7 +177,7 @@ def test_limb_flipped_negatives_look_the_same_from_their_camera_but_differ_in_de
 
 
 def test_mirrored_2d_poses_swap_sides_and_carry_their_missing_joints_along():
-    from models.skeleton import JOINT_INDEX
+    from core.skeleton import JOINT_INDEX
     keypoints = np.random.default_rng(0).uniform(100, 500, (2, 17, 2))
     weights = np.ones((2, 17))
     weights[0, JOINT_INDEX["left_wrist"]] = 0.0                         # missing in the first pose

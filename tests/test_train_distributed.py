@@ -24,7 +24,7 @@ PER_PROCESS_BATCH = 16
 # the two processes' gradients is the combined batch's gradient.
 TINY = ["--steps", "20", "--width", "64", "--critic-kcs-width", "64", "--critic-steps", "2",
         "--eval-every", "20", "--checkpoint-every", "20", "--eval-frames", "100", "--augmented-pool-factor", "0",
-        "--export-onnx", "false", "--lr", "3e-4", "--lr-decay", "1"]  # no decay: 20 steps of the full rate
+        "--lr", "3e-4", "--lr-decay", "1"]  # no decay: 20 steps of the full rate
 COMPARABLE = ["--reflected-negatives", "0", "--gradient-penalty", "0", "--mpii-fraction", "0"]
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from app.draw import (JOINT_COLORS_BGR, SIDE_COLORS, compose_side_by_side, draw_fps,
                       draw_keypoints_2d)
-from models.camera import rotation_about_x, rotation_about_y
-from models.skeleton import JOINT_INDEX, NUM_JOINTS
+from core.camera import rotation_about_x, rotation_about_y
+from core.skeleton import JOINT_INDEX, NUM_JOINTS
 from tests.poses import standing_pose
 
 STANDING_POSE = standing_pose()

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from app.world import ANKLE_HEIGHT_M, WorldTracker, focal_length_px
-from models.camera import canonicalize
-from models.skeleton import JOINT_INDEX
+from core.camera import canonicalize
+from core.skeleton import JOINT_INDEX
 
 WIDTH, HEIGHT, FOV = 1280, 720, 60.0
 CAMERA_HEIGHT_M = 1.4
@@ -66,7 +66,7 @@ def exact_lift(keypoints: np.ndarray, pose_world: np.ndarray) -> tuple[np.ndarra
 def test_a_known_walk_comes_back_on_its_path(seen_walk, lifter_kind):
     walk, keypoints, true_root = seen_walk
     if lifter_kind == "shipped":
-        from app.lifter import Lifter
+        from core.lifter import Lifter
         lifted = Lifter().process(keypoints.astype(np.float32))
         assert lifted.valid.all()
         frames = zip(lifted.pose_3d, lifted.camera)
@@ -96,7 +96,7 @@ def test_a_known_walk_comes_back_on_its_path(seen_walk, lifter_kind):
 def test_a_planted_foot_does_not_slide():
     """A person standing still 3 m away whose lifter's scale jitters by 2% (6 cm of distance): the
     feet stay put and on the floor."""
-    from models.skeleton import REST_POSE
+    from core.skeleton import REST_POSE
     rng = np.random.default_rng(0)
     tracker = WorldTracker(FOV)
     focal = focal_length_px((WIDTH, HEIGHT), FOV)
@@ -120,7 +120,7 @@ def squat_results(media_dir):
     """The real pipeline (MediaPipe, the shipped lifter, world space) over pose_squats.mp4."""
     from app.capture import VideoSource
     from app.keypoints import PoseDetector
-    from app.lifter import Lifter
+    from core.lifter import Lifter
     from app.pipeline import PoseEstimator, run
     source = VideoSource(media_dir / "pose_squats.mp4")
     estimator = PoseEstimator(Lifter(), PoseDetector())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.skeleton import JOINT_INDEX, PELVIS
+from core.skeleton import JOINT_INDEX, PELVIS
 
 LEFT_HIP = JOINT_INDEX["left_hip"]
 RIGHT_HIP = JOINT_INDEX["right_hip"]

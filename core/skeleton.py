@@ -59,7 +59,7 @@ REFERENCE_BONE_LENGTHS_MM: dict[str, float] = {
 # The same as an array in BONES order.
 REFERENCE_LENGTHS = np.array([REFERENCE_BONE_LENGTHS_MM[JOINT_NAMES[c]] for _, c in BONES])
 
-# A relaxed standing person in the canonical frame (models/camera.py), mm: used where a pose is
+# A relaxed standing person in the canonical frame (core/camera.py), mm: used where a pose is
 # needed before any is measured (the viewer's first frame, tests).
 REST_POSE = np.array([
     [0, 0, 0],          # pelvis

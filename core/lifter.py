@@ -1,11 +1,10 @@
-"""The lifter runtime: an onnxruntime session on a model that follows the project's contract.
+"""The lifter runtime: an onnxruntime session on a model that follows the lifter contract (core.contract).
 
     lifter = Lifter()                       # models/repnet.onnx
     result = lifter.process(keypoints_2d)   # [17, 2] or [N, 17, 2] pixels
     result.pose_3d, result.camera, result.valid
 
-Contract: input `keypoints_2d` float32 [N,17,2] pixels; outputs `pose_3d` [N,17,3] mm (pelvis at
-the origin, canonical frame) and `camera` [N,2,3] (weak perspective). Frames whose input is
+Frames whose input is
 non-finite, absurdly large or degenerate (all joints on one spot) are never sent to the model:
 they come back with valid=False and zeros, so callers never see NaN.
 """
@@ -16,28 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
-from models.skeleton import NUM_JOINTS, PELVIS
+from core.contract import (CAMERA_INPUT_NAME, INPUT_NAME, OUTPUT_NAMES, ModelContractError, camera_graph_path,
+                           check_contract, open_session)
+from core.skeleton import NUM_JOINTS, PELVIS
 
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[1] / "models" / "repnet.onnx"
-INPUT_NAME = "keypoints_2d"
-CAMERA_INPUT_NAME = "camera_angles"  # the second graph's extra input: (elevation, roll) [N,2] radians
-OUTPUT_SHAPES = {"pose_3d": (NUM_JOINTS, 3), "camera": (2, 3)}
-
 MAX_ABS_PIXELS = 1e6    # beyond any real image: such input is corrupt, not a pose
 MIN_POSE_SIZE_PX = 2.0  # RMS joint distance from the pelvis below which a pose is degenerate
-
-
-def camera_graph_path(model_path: Path | str) -> Path:
-    """Where a lifter's lift-under-a-known-camera graph lives: beside it, `<name>_camera.onnx`
-    (export/camera_graph.py). Optional: a lifter without one runs with the camera unlocked."""
-    path = Path(model_path)
-    return path.with_name(f"{path.stem}_camera{path.suffix}")
-
-
-class ModelContractError(ValueError):
-    """The model file is missing, not ONNX, or does not follow the lifter contract."""
 
 
 @dataclass
@@ -47,41 +32,6 @@ class LiftResult:
     valid: np.ndarray    # [N] bool: False where the input could not be lifted (outputs are zeros)
 
 
-def _static_dims(shape: list) -> tuple:
-    return tuple(d if isinstance(d, int) else None for d in shape)
-
-
-def check_contract(session: ort.InferenceSession, path: Path) -> None:
-    """Raise ModelContractError naming the first way the model breaks the contract."""
-    inputs = session.get_inputs()
-    if [i.name for i in inputs] != [INPUT_NAME]:
-        raise ModelContractError(f"{path}: inputs are {[i.name for i in inputs]}, the lifter contract needs "
-                                 f"one input '{INPUT_NAME}' [N,17,2] (export it with `python -m export`)")
-    dims = _static_dims(inputs[0].shape)
-    if len(dims) != 3 or dims[1:] != (NUM_JOINTS, 2) or inputs[0].type != "tensor(float)":
-        raise ModelContractError(f"{path}: input '{INPUT_NAME}' is {inputs[0].type} {inputs[0].shape}, "
-                                 f"the contract needs float32 [N,{NUM_JOINTS},2]")
-    # The app lifts one frame at a time and evaluation thousands: N must be free, not fixed.
-    if dims[0] is not None:
-        raise ModelContractError(f"{path}: input '{INPUT_NAME}' has a fixed batch of {dims[0]}, the contract needs "
-                                 f"a free batch dimension [N,{NUM_JOINTS},2] (export it with `python -m export`)")
-    outputs = {o.name: o for o in session.get_outputs()}
-    for name, shape in OUTPUT_SHAPES.items():
-        if name not in outputs:
-            raise ModelContractError(f"{path}: output '{name}' is missing (outputs: {sorted(outputs)}); "
-                                     "the contract needs 'pose_3d' [N,17,3] and 'camera' [N,2,3]")
-        out_dims = _static_dims(outputs[name].shape)
-        if len(out_dims) != 3 or any(d is not None and d != s for d, s in zip(out_dims[1:], shape)):
-            raise ModelContractError(f"{path}: output '{name}' has shape {outputs[name].shape}, "
-                                     f"the contract needs [N,{shape[0]},{shape[1]}]")
-        if out_dims[0] is not None:
-            raise ModelContractError(f"{path}: output '{name}' has a fixed batch of {out_dims[0]}, the contract "
-                                     f"needs [N,{shape[0]},{shape[1]}] with N the input's batch")
-        if outputs[name].type != "tensor(float)":
-            raise ModelContractError(f"{path}: output '{name}' is {outputs[name].type}, the contract needs float32 "
-                                     "(tensor(float))")
-
-
 def _liftable(keypoints: np.ndarray) -> np.ndarray:
     """[N] bool: finite, within any plausible image, and not collapsed onto one point."""
     with np.errstate(invalid="ignore", over="ignore"):
@@ -89,18 +39,6 @@ def _liftable(keypoints: np.ndarray) -> np.ndarray:
         centred = np.where(finite[:, None, None], keypoints - keypoints[:, PELVIS:PELVIS + 1], 0.0)
         size = np.sqrt((centred ** 2).sum(-1).mean(-1))
     return finite & (size >= MIN_POSE_SIZE_PX)
-
-
-def open_session(path: Path, threads: int = 1) -> ort.InferenceSession:
-    """An onnxruntime CPU session on `path`; ModelContractError in one line if it cannot be loaded."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads  # one thread: MediaPipe needs the other cores
-    options.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as err:  # onnxruntime raises its own exception types for unreadable models
-        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-        raise ModelContractError(f"{path} is not a loadable ONNX model ({reason})") from None
 
 
 class Lifter:
@@ -124,7 +62,7 @@ class Lifter:
                                                                                                    CAMERA_INPUT_NAME]:
             raise ModelContractError(f"{camera_path}: inputs are {[i.name for i in self.under_camera.get_inputs()]}, "
                                      f"a lift-under-camera graph needs '{INPUT_NAME}' and '{CAMERA_INPUT_NAME}' "
-                                     "(export it with `python -m models.release`, or remove it)")
+                                     "(export it with `python -m export.release`, or remove it)")
 
     @property
     def can_lift_under_camera(self) -> bool:
@@ -156,12 +94,12 @@ class Lifter:
         if valid.any():
             batch = keypoints[valid].astype(np.float32)
             if camera_angles is None:
-                poses, cams = self.session.run(["pose_3d", "camera"], {INPUT_NAME: batch})
+                poses, cams = self.session.run(OUTPUT_NAMES, {INPUT_NAME: batch})
             else:
                 if self.under_camera is None:
                     raise ValueError(f"{self.path} has no lift-under-camera graph ({camera_graph_path(self.path).name})")
                 angles = np.broadcast_to(np.asarray(camera_angles, np.float32).reshape(-1, 2), (n, 2))[valid]
-                poses, cams = self.under_camera.run(["pose_3d", "camera"], {INPUT_NAME: batch,
+                poses, cams = self.under_camera.run(OUTPUT_NAMES, {INPUT_NAME: batch,
                                                                             CAMERA_INPUT_NAME: np.ascontiguousarray(angles)})
             ok = np.isfinite(poses).all(axis=(1, 2)) & np.isfinite(cams).all(axis=(1, 2))
             idx = np.flatnonzero(valid)

@@ -1,6 +1,6 @@
 """Turn a training checkpoint into the shipped model: a slim checkpoint and its ONNX export.
 
-    python -m models.release runs/repnet/checkpoint.pt --out-dir models
+    python -m export.release runs/repnet/checkpoint.pt --out-dir models
 
 writes models/repnet.pt (generator weights in half precision, config, training history and the
 held-out reference poses; no critic or optimizer state) and models/repnet.onnx exported from it,
@@ -20,7 +20,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from export.camera_graph import export_camera_graph
+from export.onnx_export import ExportError, export_checkpoint
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "models"   # where the app finds the default lifter
 
 KEPT = ("step", "model_config", "train_config", "data", "history", "reference_inputs", "reference_poses")
 
@@ -35,12 +39,10 @@ def slim(state: dict) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", type=Path, help="a training checkpoint written by models.train")
-    parser.add_argument("--out-dir", type=Path, default=Path(__file__).resolve().parent)
+    parser.add_argument("--out-dir", type=Path, default=SHIPPED_DIR)
     parser.add_argument("--name", default="repnet")
     parser.add_argument("--precision", choices=("int8", "fp32"), default="int8", help="of the shipped ONNX lifter")
     args = parser.parse_args(argv)
-    from export.camera_graph import export_camera_graph
-    from export.onnx_export import export_checkpoint
 
     release = args.out_dir / f"{args.name}.pt"
     # Everything is made and verified in a scratch folder first: a failed export leaves the shipped
@@ -66,7 +68,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from export.onnx_export import ExportError
     try:
         main()
     except (CheckpointError, ExportError) as err:

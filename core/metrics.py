@@ -1,6 +1,6 @@
 """3D pose error metrics as the field reports them (numpy only, vectorized).
 
-Poses are arrays [N, 17, 3] in millimetres, H36M-17 order (models.skeleton). Two kinds of function:
+Poses are arrays [N, 17, 3] in millimetres, H36M-17 order (core.skeleton). Two kinds of function:
 
 - ``*_errors(pred, gt)`` return per-sample-per-joint errors [N, 17] in mm;
 - reducers (``mean_error``, ``per_joint_error``, ``per_frame_error``, ``pck``, ``auc``, ``group_means``)
@@ -26,7 +26,7 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-from models.skeleton import NUM_JOINTS, PELVIS
+from core.skeleton import NUM_JOINTS, PELVIS
 
 PCK_THRESHOLD_MM = 150.0
 AUC_THRESHOLDS_MM = np.linspace(0.0, 150.0, 31)  # 0, 5, ..., 150 as in the 3DHP evaluation code
