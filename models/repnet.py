@@ -228,7 +228,7 @@ class ContractLifter(nn.Module):
         return pose_m * MM_PER_METRE, camera / MM_PER_METRE
 
 
-class LifterUnderCamera(Lifter):
+class LifterUnderCamera(ContractLifter):
     """The same lifter, told the camera: keypoints_2d [N,17,2] pixels and camera_angles [N,2]
     (elevation, roll, radians; core.camera.camera_angles) -> pose_3d, camera as ContractLifter.
     Needs a generator trained with RepNetConfig.camera_input."""
