@@ -1,5 +1,9 @@
 """2D drawing for the video panel and the annotated video (OpenCV only, no Open3D needed).
 
+    panel = draw_panel(frame_bgr, keypoints_2d, visibility, fps)              # the viewer's 2D window
+    picture = draw_annotated(frame_bgr, keypoints_2d, visibility, viewer.render_3d(), fps)
+                                                            # --save-video, the docs' and results' figures
+
 The side colours are shared with the 3D viewer so that a bone has the same colour in both
 panels: the person's left side is blue, the right side orange-red, the spine and head light grey.
 """
@@ -90,3 +94,18 @@ def compose_side_by_side(left_bgr: np.ndarray, right_rgb: np.ndarray) -> np.ndar
         width = max(1, round(right.shape[1] * height / right.shape[0]))
         right = cv2.resize(right, (width, height), interpolation=cv2.INTER_AREA)
     return np.hstack([left_bgr, right])
+
+
+def draw_panel(frame_bgr: np.ndarray, keypoints_2d: np.ndarray | None, visibility: np.ndarray | None,
+               fps: float | None = None, status: str = "") -> np.ndarray:
+    """The 2D panel: a copy of the frame with its keypoints, and the frame rate and `status` in the
+    corner where `fps` is given (not on still figures)."""
+    panel = draw_keypoints_2d(frame_bgr, keypoints_2d, visibility)
+    return panel if fps is None else draw_fps(panel, fps, status=status)
+
+
+def draw_annotated(frame_bgr: np.ndarray, keypoints_2d: np.ndarray | None, visibility: np.ndarray | None,
+                   view_rgb: np.ndarray, fps: float | None = None, status: str = "") -> np.ndarray:
+    """The annotated picture (--save-video, and the figures of the docs): the 2D panel beside the
+    3D view (RGB, as Viewer.render_3d returns it), one BGR image."""
+    return compose_side_by_side(draw_panel(frame_bgr, keypoints_2d, visibility, fps, status), view_rgb)

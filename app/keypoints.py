@@ -18,7 +18,7 @@ downloaded at run time, which fails offline, so they are refused unless already 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -35,7 +35,15 @@ class DetectorError(Exception):
 class Keypoints2D:
     landmarks: np.ndarray          # [33, 2] float32 pixels (x right, y down); may lie outside the image
     visibility: np.ndarray         # [33] float32 in [0, 1]: MediaPipe's confidence the landmark is visible
-    world_landmarks: np.ndarray | None  # [33, 3] float32 metres, hip-centred, y down (MediaPipe's estimate)
+    _world: object = field(default=None, repr=False)  # MediaPipe's pose_world_landmarks message, or None
+
+    @property
+    def world_landmarks(self) -> np.ndarray | None:
+        """[33, 3] float32 metres, hip-centred, y down: MediaPipe's own 3D estimate, or None. Converted
+        when read, not in every frame: the app never reads it (evaluation.real_video compares with it)."""
+        if self._world is None:
+            return None
+        return np.array([(lm.x, lm.y, lm.z) for lm in self._world.landmark], dtype=np.float32)
 
 
 def _landmark_model_path(model_complexity: int) -> Path:
@@ -85,10 +93,7 @@ class PoseDetector:
         height, width = frame_bgr.shape[:2]
         values = np.array([(lm.x, lm.y, lm.visibility) for lm in result.pose_landmarks.landmark], dtype=np.float32)
         landmarks = values[:, :2] * np.array([width, height], dtype=np.float32)
-        world = None
-        if result.pose_world_landmarks is not None:
-            world = np.array([(lm.x, lm.y, lm.z) for lm in result.pose_world_landmarks.landmark], dtype=np.float32)
-        return Keypoints2D(landmarks=landmarks, visibility=np.clip(values[:, 2], 0.0, 1.0), world_landmarks=world)
+        return Keypoints2D(landmarks, np.clip(values[:, 2], 0.0, 1.0), result.pose_world_landmarks)
 
     def close(self) -> None:
         if not self._closed:

@@ -2,9 +2,9 @@
 
 On two cores MediaPipe's graph (two threads handing work to each other) shares the machine with
 the video decoder and the lifter. Those two have queues to absorb delays, MediaPipe has not: a
-frame it waits for a core is a frame lost. Lowering their priority (a nice value of their own;
-Linux gives each thread one) raised the headless frame rate from 88-92% to 91-95% of MediaPipe
-alone (docs/pipeline.md). The main thread, which draws what the user sees, keeps its priority.
+frame it waits for a core is a frame lost. So they run at a lower priority (a nice value of their
+own; Linux gives each thread one); what that gains is measured in docs/pipeline.md. The main
+thread, which draws what the user sees, keeps its priority.
 """
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
 """Batches on a Ray cluster (run_demo --output-dir DIR --ray [ADDRESS]): the units of work of
-app/batch.py (a video, or a chunk of a long one) run as Ray tasks instead of local processes.
+app/batch_plan.py (a video, or a chunk of a long one) run as Ray tasks instead of local processes.
 
-Each task is app.batch.run_task, the same function the local worker processes run, so a video gives
+Each task is app.batch_unit.run_task, the same function the local worker processes run, so a video gives
 the same results file either way. What differs is where files live: a task writes its results (and
 annotated video) into a temporary folder on the node that ran it and returns the bytes, and the
 driver writes them into the output folder; the output folder need not be shared with the cluster.
-Planning, skipping finished videos, joining chunks and the markers are app.batch's, on the driver.
+Planning, skipping finished videos, joining chunks and the markers are app.batch_plan's, on the driver.
 
 The inputs are read by path on the nodes: the videos must be at the same path on every node (a
 shared mount), or run on one machine. The code travels with the job (Ray's working_dir, the
@@ -13,7 +13,7 @@ repository without .git, .venv and what .gitignore leaves out); the nodes need t
 (requirements.txt and requirements-ray.txt). The lifter's ONNX file travels through the object store.
 
 Why tasks and not Ray Data: a unit is a whole video or chunk through a stateful pipeline (tracker,
-filters, camera lock in order), not a stream of independent rows; tasks map onto app.batch's units
+filters, camera lock in order), not a stream of independent rows; tasks map onto app.batch_plan's units
 one to one and keep the outputs byte for byte those of a local run.
 """
 from __future__ import annotations
@@ -26,8 +26,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from app.batch import (BatchError, BatchSettings, BatchSummary, Task, _make_tasks, _one_line, _settle, _start_jobs,
-                       plan, run_task)
+from app.batch_plan import (BatchError, BatchSettings, BatchSummary, Task, make_tasks, one_line, plan, settle,
+                            start_jobs)
+from app.batch_unit import run_task
 
 REQUIREMENTS = "requirements-ray.txt"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +66,7 @@ def connect(ray, address: str) -> bool:
         ray.init(address=address or None, **options)
     except Exception as error:  # ConnectionError, a refused token, a version mismatch...
         raise BatchError(f"cannot reach the Ray cluster{' at ' + address if address else ''} "
-                         f"({_one_line(error)}); start one with `ray start --head`") from None
+                         f"({one_line(error)}); start one with `ray start --head`") from None
     return True
 
 
@@ -87,7 +88,7 @@ def _lifter(model: bytes | None):
 
 
 def ray_unit(task: Task, settings: BatchSettings, model: bytes | None) -> dict:
-    """Runs on a node: one unit through app.batch.run_task into a temporary folder; returns its
+    """Runs on a node: one unit through app.batch_unit.run_task into a temporary folder; returns its
     outcome (or the one-line error) and the bytes of what it wrote, a failed unit's partial
     results included, as the local workers leave them."""
     with tempfile.TemporaryDirectory(prefix="repnet-unit.") as folder:
@@ -101,7 +102,7 @@ def ray_unit(task: Task, settings: BatchSettings, model: bytes | None) -> dict:
                                         "at the same path on every node (a shared mount)")
             outcome = run_task(local, _lifter(model), settings, threading.Event(), lambda frames: None)
         except Exception as failure:
-            error = _one_line(failure)
+            error = one_line(failure)
         files = {kind: path.read_bytes() for kind, path in (("results", local.results), ("annotated", local.annotated))
                  if path is not None and path.is_file()}
     return {"outcome": outcome, "error": error, "files": files}
@@ -131,8 +132,8 @@ def run_locked(videos: list[Path], settings: BatchSettings, stop_event: threadin
 def _run(ray, videos: list[Path], settings: BatchSettings, stop_event: threading.Event, tqdm) -> BatchSummary:
     started = time.monotonic()
     jobs, settled = plan(videos, settings)
-    _start_jobs(jobs, settings)
-    tasks = _make_tasks(jobs, settings)
+    start_jobs(jobs, settings)
+    tasks = make_tasks(jobs, settings)
     summary = BatchSummary(outcomes=[j.outcome for j in jobs] + settled)
     remaining = {number: len(job.tasks) for number, job in enumerate(jobs)}
     model = ray.put(Path(settings.model).read_bytes()) if settings.model else None
@@ -158,7 +159,7 @@ def _run(ray, videos: list[Path], settings: BatchSettings, stop_event: threading
             job.failed = job.failed or failure
         remaining[task.video] -= 1
         if remaining[task.video] == 0:
-            _settle(job, settings, interrupted=False)
+            settle(job, settings, interrupted=False)
             bar.set_description(f"{sum(j.outcome.status != 'pending' for j in jobs)}/{len(jobs)} videos (Ray)")
             if job.outcome.status == "failed":
                 bar.write(f"failed: {job.outcome.video}: {job.outcome.message}")
@@ -175,7 +176,7 @@ def _run(ray, videos: list[Path], settings: BatchSettings, stop_event: threading
                 try:
                     end_task(task, ray.get(ref), None)
                 except ray.exceptions.RayError as error:  # the worker or its node died
-                    end_task(task, None, f"the Ray task failed: {_one_line(getattr(error, 'cause', None) or error)}")
+                    end_task(task, None, f"the Ray task failed: {one_line(getattr(error, 'cause', None) or error)}")
     except KeyboardInterrupt:  # only where the caller installed no handler of its own
         stop_event.set()
     finally:
@@ -184,7 +185,7 @@ def _run(ray, videos: list[Path], settings: BatchSettings, stop_event: threading
         for task in [*running.values(), *waiting]:  # never ran, or stopped: interrupted
             remaining[task.video] -= 1
             if remaining[task.video] == 0:
-                _settle(jobs[task.video], settings, True)
+                settle(jobs[task.video], settings, True)
         bar.close()
     summary.interrupted = stop_event.is_set()
     summary.seconds = time.monotonic() - started

@@ -3,8 +3,9 @@ plus a second window (OpenCV) with the video frame and the 2D keypoints.
 
 Scene units are metres in the lifter's canonical frame (core/camera.py): pelvis at the origin,
 y down, the person's left hip towards +x, the person facing -z. The floor is drawn under the
-lowest joint. The estimated camera sits CAMERA_DISTANCE_M from the pelvis along its viewing
-axis: weak perspective carries no depth, so the distance is for display only.
+lowest joint. The estimated camera sits app.scene.CAMERA_DISTANCE_M from the pelvis along its
+viewing axis: weak perspective carries no depth, so the distance is for display only. The
+geometry's arrays are computed in app/scene.py; this module owns the windows.
 
 Every frame moves the vertices of geometry created once (re-creating Open3D geometry costs far
 more), so one update stays at a few milliseconds even with software OpenGL.
@@ -22,9 +23,10 @@ from typing import Callable
 import cv2
 import numpy as np
 
-# The 2D drawing lives in app/draw.py (no Open3D needed); re-exported as part of the viewer's API.
-from app.draw import SIDE_COLORS, compose_side_by_side, draw_fps, draw_keypoints_2d  # noqa: F401
-from core.camera import rotation_from_camera
+from app.display import screen_size, x_display_reachable
+from app.draw import SIDE_COLORS, draw_panel
+from app.scene import (BONE_RADIUS_M, FRUSTUM_RADIUS_M, JOINT_RADIUS_M, TUBE_SIDES, frustum_segments, grid_lines,
+                       tube_triangles, tube_vertices, usable_pose, usable_rotation)
 from core.skeleton import BONES, NUM_JOINTS, REST_POSE, bone_side, joint_side
 
 # --- what the scene looks like --------------------------------------------------------------
@@ -32,16 +34,6 @@ BACKGROUND = (0.08, 0.08, 0.10)
 GRID_COLOR = (0.35, 0.35, 0.38)
 FRUSTUM_COLOR = (1.00, 0.85, 0.15)
 NO_PERSON_COLOR = (0.45, 0.45, 0.45)  # the last pose and camera, greyed, while nobody is seen
-BONE_RADIUS_M = 0.018
-JOINT_RADIUS_M = 0.030
-FRUSTUM_RADIUS_M = 0.010
-TUBE_SIDES = 8
-CAMERA_DISTANCE_M = 2.0
-FRUSTUM_DEPTH_M = 0.30
-FRUSTUM_HALF_WIDTH_M = 0.20   # 4:3 image plane
-FRUSTUM_HALF_HEIGHT_M = 0.15
-GRID_HALF_SIZE_M = 2.5
-GRID_STEP_M = 0.5
 # The default view (key R): from the person's front-left and above, looking at a point between
 # the person and a frontal camera, so that both show and the skeleton faces the viewer (its left
 # side on the image's right).
@@ -55,9 +47,6 @@ PAUSED_WAIT_S = 0.015  # update() while paused: still ~60 redraws a second for t
 # GLFW key codes (Open3D's key callbacks); letters are their upper-case ASCII codes.
 KEY_ESCAPE = 256
 KEY_SPACE = 32
-
-# A relaxed standing pose in the canonical frame (mm), shown (grey) until the first person is seen:
-# no geometry may start degenerate (Open3D's view can break for good on all-identical points).
 
 
 class ViewerError(RuntimeError):
@@ -73,47 +62,6 @@ def _import_open3d():
             "system libraries with `apt-get install libusb-1.0-0 libgl1 libegl1`, or run with --no-viewer"
         ) from None
     return open3d
-
-
-def _x_display_reachable() -> bool:
-    """Whether $DISPLAY names an X server that accepts us (a stale DISPLAY, e.g. over ssh without
-    X forwarding, would otherwise abort the process inside Qt when the 2D window opens)."""
-    if not os.environ.get("DISPLAY"):
-        return False
-    import ctypes
-    try:
-        x11 = ctypes.CDLL("libX11.so.6")  # Open3D links it, so it is there wherever Open3D loads
-    except OSError:
-        return False
-    x11.XOpenDisplay.argtypes, x11.XOpenDisplay.restype = [ctypes.c_char_p], ctypes.c_void_p
-    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
-    display = x11.XOpenDisplay(None)
-    if not display:
-        return False
-    x11.XCloseDisplay(display)
-    return True
-
-
-def screen_size() -> tuple[int, int] | None:
-    """The X screen's (width, height) in pixels, or None without a reachable display."""
-    if not os.environ.get("DISPLAY"):
-        return None
-    import ctypes
-    try:
-        x11 = ctypes.CDLL("libX11.so.6")
-    except OSError:
-        return None
-    x11.XOpenDisplay.argtypes, x11.XOpenDisplay.restype = [ctypes.c_char_p], ctypes.c_void_p
-    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
-    x11.XDefaultScreen.argtypes = [ctypes.c_void_p]
-    x11.XDisplayWidth.argtypes = x11.XDisplayHeight.argtypes = [ctypes.c_void_p, ctypes.c_int]
-    display = x11.XOpenDisplay(None)
-    if not display:
-        return None
-    screen = x11.XDefaultScreen(display)
-    size = (int(x11.XDisplayWidth(display, screen)), int(x11.XDisplayHeight(display, screen)))
-    x11.XCloseDisplay(display)
-    return size
 
 
 TITLE_BAR_PX = 40   # room a window manager may add above each window (Xvfb adds none)
@@ -132,87 +80,6 @@ def tile(screen: tuple[int, int], frame_size: tuple[int, int]) -> tuple[tuple[in
     view_w = screen_w - panel[2]
     view_h = min(usable_h, max(panel[3], int(0.75 * view_w)))
     return panel, (panel[2], 0, view_w, view_h)
-
-
-# --- geometry: thin tubes and small spheres whose vertices are recomputed each frame ---------------
-_ANGLES = np.linspace(0.0, 2.0 * np.pi, TUBE_SIDES, endpoint=False)
-
-
-def _tube_triangles(n_tubes: int) -> np.ndarray:
-    """Triangles of n open tubes; tube t has a start ring then an end ring of TUBE_SIDES vertices."""
-    i = np.arange(TUBE_SIDES)
-    a, b = i, (i + 1) % TUBE_SIDES
-    c, d = a + TUBE_SIDES, b + TUBE_SIDES
-    one = np.concatenate([np.stack([a, b, d], 1), np.stack([a, d, c], 1)])
-    offsets = (np.arange(n_tubes) * 2 * TUBE_SIDES)[:, None, None]
-    return (one[None] + offsets).reshape(-1, 3)
-
-
-def _tube_vertices(starts: np.ndarray, ends: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices and normals [M * 2 * TUBE_SIDES, 3] of tubes around the segments starts -> ends [M, 3]."""
-    axis = ends - starts
-    length = np.linalg.norm(axis, axis=1, keepdims=True)
-    axis = np.where(length > 1e-9, axis / np.maximum(length, 1e-9), [0.0, 1.0, 0.0])
-    helper = np.where(np.abs(axis[:, :1]) < 0.9, [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
-    u = np.cross(axis, helper)
-    u /= np.linalg.norm(u, axis=1, keepdims=True)
-    v = np.cross(axis, u)
-    ring = np.cos(_ANGLES)[None, :, None] * u[:, None] + np.sin(_ANGLES)[None, :, None] * v[:, None]
-    vertices = np.concatenate([starts[:, None] + radius * ring, ends[:, None] + radius * ring], axis=1)
-    normals = np.concatenate([ring, ring], axis=1)
-    return vertices.reshape(-1, 3), normals.reshape(-1, 3)
-
-
-def _frustum_segments(R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Segments (starts, ends) [10, 3] of a camera with rotation R (canonical -> camera) drawn
-    CAMERA_DISTANCE_M from the origin: apex-to-corner edges, the image rectangle, and a small roof
-    on the image's top edge (camera -y) so that a rolled or upside-down camera shows as such."""
-    w, h, f = FRUSTUM_HALF_WIDTH_M, FRUSTUM_HALF_HEIGHT_M, FRUSTUM_DEPTH_M
-    in_camera = np.array([
-        [0, 0, 0],                                   # apex (the camera centre)
-        [-w, -h, f], [w, -h, f], [w, h, f], [-w, h, f],  # image corners, top edge first
-        [0, -h * 1.8, f],                            # roof tip
-    ])
-    # camera = R @ canonical + t with the pelvis at depth d, so canonical = R.T @ (camera - t).
-    points = (in_camera - [0.0, 0.0, CAMERA_DISTANCE_M]) @ R
-    starts = points[[0, 0, 0, 0, 1, 2, 3, 4, 1, 5]]
-    ends = points[[1, 2, 3, 4, 2, 3, 4, 1, 5, 2]]
-    return starts, ends
-
-
-def _grid_lines() -> tuple[np.ndarray, np.ndarray]:
-    """Points [n, 3] (y filled in later) and line index pairs of a square grid on the floor."""
-    ticks = np.arange(-GRID_HALF_SIZE_M, GRID_HALF_SIZE_M + 1e-9, GRID_STEP_M)
-    points = []
-    for t in ticks:
-        points += [[t, 0.0, -GRID_HALF_SIZE_M], [t, 0.0, GRID_HALF_SIZE_M],
-                   [-GRID_HALF_SIZE_M, 0.0, t], [GRID_HALF_SIZE_M, 0.0, t]]
-    points = np.array(points)
-    lines = np.arange(len(points)).reshape(-1, 2)
-    return points, lines
-
-
-def _usable_pose(pose_3d: np.ndarray | None) -> np.ndarray | None:
-    """The pose in metres, or None for no person (None, non-finite or collapsed to a point)."""
-    if pose_3d is None:
-        return None
-    pose = np.asarray(pose_3d, dtype=np.float64)
-    if pose.shape != (NUM_JOINTS, 3):
-        raise ValueError(f"pose_3d must have shape ({NUM_JOINTS}, 3), got {pose.shape}")
-    if not np.isfinite(pose).all() or np.ptp(pose, axis=0).max() < 1e-3:
-        return None
-    return pose / 1000.0
-
-
-def _usable_rotation(camera: np.ndarray | None) -> np.ndarray | None:
-    if camera is None:
-        return None
-    K = np.asarray(camera, dtype=np.float64)
-    if K.shape != (2, 3):
-        raise ValueError(f"camera must have shape (2, 3), got {K.shape}")
-    if not np.isfinite(K).all() or np.abs(K).max() < 1e-9:
-        return None
-    return rotation_from_camera(K)[0]
 
 
 class Viewer:
@@ -241,7 +108,8 @@ class Viewer:
         self._closed = False
         self._vis = self._create_window(o3d, title, width, height, visible, left, top)
         # The 2D window needs a display: OpenCV's GUI (Qt) aborts the process without one.
-        self._panel_name = f"{title} - 2D" if visible and _x_display_reachable() else None
+        self._panel_name = (f"{title} - 2D" if visible and os.environ.get("DISPLAY") and x_display_reachable()
+                            else None)
 
         # Skeleton: one mesh, 16 bone tubes followed by 17 joint spheres.
         sphere = o3d.geometry.TriangleMesh.create_sphere(radius=1.0, resolution=6)
@@ -252,7 +120,7 @@ class Viewer:
         sphere_triangles = np.asarray(sphere.triangles)[None] + (
             n_bone_vertices + np.arange(NUM_JOINTS) * len(self._unit_sphere))[:, None, None]
         self._skeleton.triangles = o3d.utility.Vector3iVector(
-            np.concatenate([_tube_triangles(len(BONES)), sphere_triangles.reshape(-1, 3)]).astype(np.int32))
+            np.concatenate([tube_triangles(len(BONES)), sphere_triangles.reshape(-1, 3)]).astype(np.int32))
         self._skeleton_colors = np.concatenate(
             [np.repeat([SIDE_COLORS[bone_side(b)] for b in BONES], n_tube, axis=0),
              np.repeat([SIDE_COLORS[joint_side(j)] for j in range(NUM_JOINTS)], len(self._unit_sphere), axis=0)])
@@ -263,19 +131,20 @@ class Viewer:
         self._joint_normals = np.tile(self._unit_sphere, (NUM_JOINTS, 1))
 
         self._frustum = o3d.geometry.TriangleMesh()
-        self._frustum.triangles = o3d.utility.Vector3iVector(_tube_triangles(10).astype(np.int32))
+        self._frustum.triangles = o3d.utility.Vector3iVector(tube_triangles(10).astype(np.int32))
         n_frustum = 10 * n_tube
         self._frustum.vertices = o3d.utility.Vector3dVector(np.zeros((n_frustum, 3)))
         self._frustum.vertex_normals = o3d.utility.Vector3dVector(np.zeros((n_frustum, 3)))
         self._frustum.vertex_colors = o3d.utility.Vector3dVector(np.tile(NO_PERSON_COLOR, (n_frustum, 1)))
 
-        grid_points, grid_lines = _grid_lines()
+        grid_points, grid_segments = grid_lines()
         self._grid = o3d.geometry.LineSet(o3d.utility.Vector3dVector(grid_points),
-                                          o3d.utility.Vector2iVector(grid_lines.astype(np.int32)))
+                                          o3d.utility.Vector2iVector(grid_segments.astype(np.int32)))
         self._grid.paint_uniform_color(GRID_COLOR)
 
-        # Start from a real pose and camera (grey: nobody seen yet); the first add_geometry sizes
-        # the view from them.
+        # Start from a real pose (core.skeleton.REST_POSE, a relaxed standing pose) and camera, grey
+        # until the first person is seen: no geometry may start degenerate (Open3D's view can break
+        # for good on all-identical points), and the first add_geometry sizes the view from them.
         self._grey = {"skeleton": True, "frustum": True}
         self._write_pose(REST_POSE / 1000.0)
         self._write_camera(np.eye(3))
@@ -344,10 +213,10 @@ class Viewer:
         if self._paused:
             time.sleep(PAUSED_WAIT_S)  # a loop waiting for the unpause key must not spin a core
         else:
-            self._show_pose(_usable_pose(pose_3d))
-            self._show_camera(_usable_rotation(camera))
+            self._show_pose(usable_pose(pose_3d))
+            self._show_camera(usable_rotation(camera))
             if self._panel_name and frame_bgr is not None:
-                panel = draw_fps(draw_keypoints_2d(frame_bgr, keypoints_2d, visibility), fps, status=status)
+                panel = draw_panel(frame_bgr, keypoints_2d, visibility, fps, status)
                 if self._panel_rect is not None and panel.shape[:2] != self._panel_rect[3:1:-1]:
                     panel = cv2.resize(panel, self._panel_rect[2:], interpolation=cv2.INTER_AREA)
                 cv2.imshow(self._panel_name, panel)
@@ -422,7 +291,7 @@ class Viewer:
     # --- geometry updates -------------------------------------------------------------------------
     def _write_pose(self, joints_m: np.ndarray) -> None:
         parents, children = zip(*BONES)
-        bone_vertices, bone_normals = _tube_vertices(joints_m[list(parents)], joints_m[list(children)],
+        bone_vertices, bone_normals = tube_vertices(joints_m[list(parents)], joints_m[list(children)],
                                                      BONE_RADIUS_M)
         joint_vertices = (joints_m[:, None] + JOINT_RADIUS_M * self._unit_sphere[None]).reshape(-1, 3)
         # Writing through the numpy views changes Open3D's buffers in place (no reallocation).
@@ -432,7 +301,7 @@ class Viewer:
         np.asarray(self._grid.points)[:, 1] = floor
 
     def _write_camera(self, R: np.ndarray) -> None:
-        vertices, normals = _tube_vertices(*_frustum_segments(R), FRUSTUM_RADIUS_M)
+        vertices, normals = tube_vertices(*frustum_segments(R), FRUSTUM_RADIUS_M)
         np.asarray(self._frustum.vertices)[:] = vertices
         np.asarray(self._frustum.vertex_normals)[:] = normals
 

@@ -68,7 +68,7 @@ def focal_length_px(image_size: tuple[float, float], fov_deg: float = DEFAULT_FO
     return 0.5 * float(max(image_size)) / math.tan(math.radians(fov_deg) / 2.0)
 
 
-def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The smallest rotation taking unit vector a to unit vector b (Rodrigues)."""
     axis = np.cross(a, b)
     sine, cosine = np.linalg.norm(axis), float(np.dot(a, b))
@@ -181,7 +181,7 @@ class WorldTracker:
 
         # K's rotation is that of a camera looking straight at the person: turn it by the ray's
         # direction to get the real camera's (a person at the image's edge is seen obliquely).
-        rotation = _rotation_between(np.array([0.0, 0.0, 1.0]), ray / np.linalg.norm(ray)) @ rotation_k
+        rotation = rotation_between(np.array([0.0, 0.0, 1.0]), ray / np.linalg.norm(ray)) @ rotation_k
         joints_camera = root_camera + pose @ rotation.T
 
         down = rotation[:, 1]  # the canonical frame's +y (gravity) in camera coordinates

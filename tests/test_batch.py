@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.batch import BatchSettings, expand_videos, run_batch, split_frames
+from app.batch import run_batch
+from app.batch_plan import BatchSettings, expand_videos, split_frames
 from app.results import read_results
 from tests.conftest import REPO_ROOT
 
@@ -27,8 +28,9 @@ def sequential(video: Path, output: Path, max_frames: int | None = None) -> None
     from app.capture import VideoSource
     from app.keypoints import PoseDetector
     from core.lifter import Lifter
-    from app.pipeline import PoseEstimator, run
-    from app.results import ResultsWriter
+    from app.estimator import PoseEstimator
+    from app.pipeline import run
+    from app.results_writer import ResultsWriter
     with VideoSource(video) as source, ResultsWriter(output) as writer:
         estimator = PoseEstimator(Lifter(), PoseDetector())
         try:

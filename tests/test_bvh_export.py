@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.bvh_export import (SKELETON, euler_degrees, euler_matrix, joints_world_from_results, reference_body,
-                            resample, solve_rotations, write_bvh)
+from app.bvh_export import joints_world_from_results, resample, write_bvh
+from app.bvh_skeleton import SKELETON, euler_degrees, euler_matrix, reference_body, solve_rotations
 from core.lifter import DEFAULT_MODEL_PATH
 from core.skeleton import JOINT_INDEX, NUM_JOINTS, REFERENCE_BONE_LENGTHS_MM, REST_POSE
 
@@ -179,8 +179,9 @@ def test_recorded_results_convert_to_the_pose_the_app_placed(tmp_path, media_dir
     import cv2
     from app.keypoints import PoseDetector
     from core.lifter import Lifter
-    from app.pipeline import PoseEstimator
-    from app.results import ResultsWriter, read_results
+    from app.estimator import PoseEstimator
+    from app.results import read_results
+    from app.results_writer import ResultsWriter
     capture = cv2.VideoCapture(str(media_dir / "pose_squats.mp4"))
     images = [capture.read()[1] for _ in range(15)]
     capture.release()

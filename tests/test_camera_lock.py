@@ -105,7 +105,7 @@ def test_a_lifter_without_camera_graph_cannot_lift_under_a_camera(tmp_path):
 def test_the_app_locks_the_camera_on_a_video_and_says_so(lifter_with_camera_graph, media_dir):
     import cv2
     from app.keypoints import PoseDetector
-    from app.pipeline import EstimatorSettings, PoseEstimator
+    from app.estimator import EstimatorSettings, PoseEstimator
     capture = cv2.VideoCapture(str(media_dir / "pose_squats.mp4"))
     frames = [capture.read()[1] for _ in range(20)]
     capture.release()

@@ -18,7 +18,9 @@ import pytest
 from core.lifter import DEFAULT_MODEL_PATH
 from app.results import read_results
 
-import run_demo
+from app.arguments import build_parser
+from app.cli import MAX_NON_FINITE_FRAMES
+from app.install_hints import describe_import_error
 from tests.test_lifter import TensorProto, _onnx_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -76,7 +78,7 @@ def long_video(tmp_path_factory, media_dir) -> Path:
 def test_help_documents_every_option():
     result = demo("--help")
     assert result.returncode == 0
-    for action in run_demo.build_parser()._actions:
+    for action in build_parser()._actions:
         for option in action.option_strings:
             assert option in result.stdout, option
         if action.dest != "help":
@@ -235,7 +237,7 @@ def test_a_model_that_answers_nan_is_reported_and_stops_a_headless_run(tmp_path,
     assert "python -m export" in error and "Traceback" not in result.stderr
     saved = int(error.split("saved ")[1].split()[0])
     frames = json.loads(out.read_text())["frames"]
-    assert len(frames) == saved and run_demo.MAX_NON_FINITE_FRAMES <= saved < 40  # stopped, not run to frame 120
+    assert len(frames) == saved and MAX_NON_FINITE_FRAMES <= saved < 40  # stopped, not run to frame 120
     assert all(f["pose_3d"] is None for f in frames) and sum(f["detected"] for f in frames) >= 30
 
 
@@ -255,7 +257,7 @@ def test_a_missing_python_package_is_named_with_its_install_command(media_dir):
     (ModuleNotFoundError("No module named 'cv2'", name="cv2"), "pip install opencv-contrib-python"),
 ])
 def test_import_failures_name_the_package_to_install(error, package):
-    assert package in run_demo.describe_import_error(error)
+    assert package in describe_import_error(error)
 
 
 # --- runs -------------------------------------------------------------------------------------------

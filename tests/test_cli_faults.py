@@ -158,9 +158,9 @@ def _unused_display() -> str:
 
 def test_a_stale_display_is_refused_in_one_line_and_headless_runs_ignore_it(tmp_path, media_dir, model):
     """DISPLAY naming no X server (ssh without X forwarding): the viewer silently drew offscreen."""
-    import run_demo
+    from app.display import x_display_reachable
     display = _unused_display()
-    if run_demo.x_display_reachable(display) is None:
+    if x_display_reachable(display) is None:
         pytest.skip("libX11 cannot be loaded here")
     env = {**headless_env(), "DISPLAY": display}
     out = tmp_path / "viewer.json"

@@ -17,9 +17,13 @@ from app.capture import CameraSource, VideoSource
 from app.keypoints import PoseDetector
 from core.lifter import DEFAULT_MODEL_PATH, Lifter
 from app.mapping import mediapipe_to_h36m
-from app.pipeline import MAX_DRAW_HZ, STAGES, EstimatorSettings, PoseEstimator, run
+from app.estimator import EstimatorSettings, PoseEstimator
+from app.pipeline import MAX_DRAW_HZ, run
 from app.priority import BACKGROUND_NICENESS
-from app.results import AnnotatedVideoWriter, ResultsWriter, read_results
+from app.results import read_results
+from app.results_writer import ResultsWriter
+from app.stage_times import STAGES
+from app.video_writer import AnnotatedVideoWriter
 from core.skeleton import JOINT_INDEX, NUM_JOINTS
 from tests.test_capture import FileWebcam
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.batch import BatchSettings, run_batch
+from app.batch import run_batch
+from app.batch_plan import BatchSettings
 from tests.conftest import REPO_ROOT
 
 
@@ -69,8 +70,7 @@ def test_a_video_that_fails_on_ray_fails_alone_and_the_rerun_skips_the_rest(loca
 
 def test_missing_ray_is_one_line_naming_the_requirements_file(tmp_path, media_dir):
     """A Python where `import ray` fails (sys.modules entry None): exit 2, one line, nothing written."""
-    code = ("import sys; sys.modules['ray'] = None; sys.argv[0] = 'run_demo.py'; import run_demo; "
-            "sys.exit(run_demo.main(sys.argv[1:]))")
+    code = "import sys; sys.modules['ray'] = None; from app.cli import main; sys.exit(main(sys.argv[1:]))"
     result = subprocess.run([sys.executable, "-c", code, "--video", str(media_dir / "pose_1.mp4"), "--output-dir",
                              str(tmp_path / "out"), "--ray"], cwd=REPO_ROOT, capture_output=True, text=True,
                             timeout=120)

@@ -17,8 +17,9 @@ import cv2
 import numpy as np
 import pytest
 
-from app.results import (AnnotatedVideoWriter, FrameResult, OutputError, ResultsWriter, check_output_path,
-                         csv_header, read_results)
+from app.results import FrameResult, OutputError, check_output_path, csv_header, read_results
+from app.results_writer import ResultsWriter
+from app.video_writer import AnnotatedVideoWriter
 from core.skeleton import JOINT_NAMES, NUM_JOINTS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -167,7 +168,8 @@ def test_a_disk_that_fills_up_leaves_the_last_complete_file(tmp_path):
     child = run_child(f"""
         import resource, sys
         import numpy as np
-        from app.results import FrameResult, OutputError, ResultsWriter
+        from app.results import FrameResult, OutputError
+        from app.results_writer import ResultsWriter
         resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))  # bytes per file
         writer = ResultsWriter({str(path)!r}, flush_seconds=3600)
         kp = np.full((17, 2), 123.456, np.float32)
@@ -194,7 +196,8 @@ def test_a_killed_writer_leaves_a_complete_file(tmp_path):
     path = tmp_path / "out.csv"
     child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import numpy as np
-        from app.results import FrameResult, ResultsWriter
+        from app.results import FrameResult
+        from app.results_writer import ResultsWriter
         writer = ResultsWriter({str(path)!r}, flush_seconds=0.01)
         i = 0
         while True:  # runs until killed
@@ -221,7 +224,8 @@ def test_temporary_copies_of_a_writer_killed_during_a_flush_are_removed_by_the_n
     path = tmp_path / "out.json"
     child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import numpy as np
-        from app.results import FrameResult, ResultsWriter
+        from app.results import FrameResult
+        from app.results_writer import ResultsWriter
         writer = ResultsWriter({str(path)!r}, flush_seconds=0.01)
         kp, pose = np.random.default_rng(0).normal(300, 50, (17, 2)), np.random.default_rng(1).normal(0, 500, (17, 3))
         i = 0

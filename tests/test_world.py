@@ -121,7 +121,8 @@ def squat_results(media_dir):
     from app.capture import VideoSource
     from app.keypoints import PoseDetector
     from core.lifter import Lifter
-    from app.pipeline import PoseEstimator, run
+    from app.estimator import PoseEstimator
+    from app.pipeline import run
     source = VideoSource(media_dir / "pose_squats.mp4")
     estimator = PoseEstimator(Lifter(), PoseDetector())
     results = []
@@ -165,8 +166,8 @@ def test_squats_keep_the_feet_on_the_floor_and_the_pelvis_goes_down(squat_result
 
 
 def test_fov_option_is_checked_in_one_line():
-    import run_demo
-    args = run_demo.build_parser().parse_args(["--video", "clip.mp4", "--fov", "75"])
+    from app.arguments import Failure, build_parser
+    args = build_parser().parse_args(["--video", "clip.mp4", "--fov", "75"])
     assert args.fov == 75.0
-    with pytest.raises(run_demo.Failure, match="between 1 and 170 degrees"):
-        run_demo.build_parser().parse_args(["--video", "clip.mp4", "--fov", "200"])
+    with pytest.raises(Failure, match="between 1 and 170 degrees"):
+        build_parser().parse_args(["--video", "clip.mp4", "--fov", "200"])
