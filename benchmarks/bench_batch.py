@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,13 +32,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+from app.batch import run_batch
+from app.batch_plan import WARMUP_S, BatchSettings, default_workers, expand_videos, split_frames
+from app.results import read_results
+from bench_pipeline import MEDIA, mediapipe_alone  # beside this file: the script's folder is on sys.path
 
-from app.batch import BatchSettings, WARMUP_S, default_workers, expand_videos, run_batch, split_frames  # noqa: E402
-from app.results import read_results  # noqa: E402
-from bench_pipeline import MEDIA, mediapipe_alone  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 BASELINE_FRAMES = 200
 
@@ -130,7 +128,7 @@ def main() -> None:
     parser.add_argument("--seams", action="store_true", help="only the long video, against a sequential run")
     parser.add_argument("--ray", action="store_true", help="local worker processes against Ray tasks, same work")
     args = parser.parse_args()
-    from run_demo import NativeLogFilter  # MediaPipe's C++ log lines, from every worker, off the terminal
+    from app.native_logs import NativeLogFilter  # MediaPipe's C++ log lines, from every worker, off the terminal
     with NativeLogFilter():
         measure_ray(args) if args.ray else measure(args)
 

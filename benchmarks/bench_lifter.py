@@ -28,10 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+from models.evaluate import machine_description
 
-from models.evaluate import machine_description  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 BATCHES = (1, 256)
 PRECISIONS = ("fp32", "fp16", "int8")

@@ -32,14 +32,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+from app.capture import Frame, VideoSource
+from app.estimator import PoseEstimator
+from app.keypoints import PoseDetector
+from app.pipeline import run
+from app.results_writer import ResultsWriter
+from core.lifter import DEFAULT_MODEL_PATH, Lifter
 
-from app.capture import Frame, VideoSource  # noqa: E402
-from app.keypoints import PoseDetector  # noqa: E402
-from core.lifter import DEFAULT_MODEL_PATH, Lifter  # noqa: E402
-from app.pipeline import PoseEstimator, run  # noqa: E402
-from app.results import ResultsWriter  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 MEDIA = Path(os.environ.get("REPNET_DATA", REPO_ROOT.parent / "shared" / "data")) / "media" / "tfjs_models_pose_detection"
 VIDEOS = ("pose_squats.mp4", "pose_1.mp4")

@@ -6,23 +6,20 @@
 A moving pose and a turning camera at 640x480, timed per call over --frames frames after a warm-up:
 Viewer.update with the 3D view alone and with the 2D window too (only where a display exists), for
 an invisible viewer (EGL offscreen) and a window (X11); the 2D drawing; and what --save-video adds
-per frame (render_3d, compose_side_by_side).
+per frame (render_3d, draw_annotated).
 """
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from app.viewer import Viewer, compose_side_by_side, draw_fps, draw_keypoints_2d  # noqa: E402
-from core.camera import rotation_about_x, rotation_about_y  # noqa: E402
-from core.skeleton import JOINT_INDEX, NUM_JOINTS, REST_POSE  # noqa: E402
+from app.draw import draw_annotated, draw_panel
+from app.viewer import Viewer
+from core.camera import rotation_about_x, rotation_about_y
+from core.skeleton import JOINT_INDEX, NUM_JOINTS, REST_POSE
 
 
 def moving_inputs(n: int, width: int, height: int):
@@ -76,9 +73,8 @@ def main() -> None:
                           lambda: viewer.update(frame, keypoints, visibility, pose, K, 30.0))
                 rendered = timed(f"{mode}: render_3d", i, viewer.render_3d)
     for i, (pose, K, keypoints, visibility) in enumerate(inputs):
-        panel = timed("draw_keypoints_2d + draw_fps", i,
-                      lambda: draw_fps(draw_keypoints_2d(frame, keypoints, visibility), 30.0))
-        timed("compose_side_by_side", i, lambda: compose_side_by_side(panel, rendered))
+        timed("draw_panel (2D keypoints + FPS)", i, lambda: draw_panel(frame, keypoints, visibility, 30.0))
+        timed("draw_annotated (panel + 3D view)", i, lambda: draw_annotated(frame, keypoints, visibility, rendered, 30.0))
     for name, seconds in times.items():
         print(summary(name, seconds))
 

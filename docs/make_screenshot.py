@@ -15,10 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+from app.draw import draw_annotated
+from app.viewer import Viewer
 
-from app.viewer import Viewer, compose_side_by_side, draw_keypoints_2d  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_IMAGE = (Path(os.environ.get("REPNET_DATA", REPO_ROOT.parent / "shared" / "data"))
                  / "media" / "tfjs_models_pose_detection" / "pose.jpg")
@@ -35,13 +35,13 @@ def screenshot(image_bgr: np.ndarray, keypoints_2d: np.ndarray, visibility: np.n
     height = image_bgr.shape[0]
     with Viewer(width=round(height * 4 / 3), height=height, visible=False) as viewer:
         viewer.update(image_bgr, keypoints_2d, visibility, pose_3d, camera, fps=0.0)
-        return compose_side_by_side(draw_keypoints_2d(image_bgr, keypoints_2d, visibility), viewer.render_3d())
+        return draw_annotated(image_bgr, keypoints_2d, visibility, viewer.render_3d())
 
 
 def video_frames(lifter, video: Path, frames: list[int], height: int) -> list[np.ndarray]:
     """Screenshots of the given frames, every frame before them lifted in order as the app does."""
     from app.keypoints import PoseDetector
-    from app.pipeline import PoseEstimator
+    from app.estimator import PoseEstimator
     capture = cv2.VideoCapture(str(video))
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
     estimator = PoseEstimator(lifter, PoseDetector())

@@ -32,10 +32,6 @@ from pathlib import Path
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-
-import bench_lifter  # noqa: E402
 
 from models import baseline, datasets, train  # noqa: E402
 from models import evaluate as ev  # noqa: E402
@@ -245,10 +241,10 @@ def qualitative_frames(model: Path, video: Path, path: Path, count: int = QUALIT
     lifter), `count` evenly spaced frames: the 2D overlay beside the 3D view. Returns a caption."""
     import cv2
     from app.capture import VideoSource
-    from app.draw import compose_side_by_side, draw_keypoints_2d
+    from app.draw import draw_annotated
     from app.keypoints import PoseDetector
     from core.lifter import Lifter
-    from app.pipeline import PoseEstimator
+    from app.estimator import PoseEstimator
     from app.viewer import Viewer
 
     estimator = PoseEstimator(Lifter(model), PoseDetector())
@@ -266,8 +262,7 @@ def qualitative_frames(model: Path, video: Path, path: Path, count: int = QUALIT
     with Viewer(visible=False) as viewer:
         for frame, result in chosen:
             viewer.update(None, result.keypoints_2d, result.visibility, result.pose_3d, result.camera, fps=0.0)
-            overlay = draw_keypoints_2d(frame.image, result.keypoints_2d, result.visibility)
-            tile = compose_side_by_side(overlay, viewer.render_3d())
+            tile = draw_annotated(frame.image, result.keypoints_2d, result.visibility, viewer.render_3d())
             scale = height / tile.shape[0]
             tile = cv2.resize(tile, (round(tile.shape[1] * scale), height), interpolation=cv2.INTER_AREA)
             cv2.putText(tile, f"frame {frame.index}", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
@@ -281,6 +276,15 @@ def qualitative_frames(model: Path, video: Path, path: Path, count: int = QUALIT
 
 
 # =========================================================================== the page
+
+def _benchmark(name: str):
+    """A script of benchmarks/ as a module (benchmarks/ is a folder of scripts, not a package)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 def fmt(value, digits: int = 1) -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
@@ -586,7 +590,7 @@ def write_page(args, rows, shipped, shipped_state, runs, bench, bench_command, e
                 "weights in half precision and computes in fp32; int8 is onnxruntime's dynamic quantization. "
                 "The accuracy column is the held-out CMU error (detector-like 2D) of each exported variant. On a "
                 "shared 2-core machine the all-threads rows compete with other work.", "",
-                bench_lifter.markdown_table(bench), ""]
+                _benchmark("bench_lifter").markdown_table(bench), ""]
     else:
         out += ["Not measured in this run (--skip-bench, or no model).", ""]
     out += ["End-to-end frame rates of the whole app (video decoding, MediaPipe, lifter, viewer), headless and "

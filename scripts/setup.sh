@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Set up RepNet Live on Debian or Ubuntu: the system libraries Open3D and MediaPipe load, a
-# virtual environment in .venv and the pinned Python packages. Safe to run again.
-#   bash scripts/setup.sh          # what the demo needs
-#   bash scripts/setup.sh --dev    # plus the test tools (pytest, hypothesis, Xvfb) and Ray (requirements-ray.txt)
+# virtual environment in .venv, the pinned Python packages and the project itself (editable, so
+# that run_demo.py, the `repnet-live` command and the scripts import app, core, models, export and
+# evaluation from this checkout). Safe to run again.
+#   bash scripts/setup.sh          # what the demo needs (requirements.txt: no torch)
+#   bash scripts/setup.sh --dev    # everything (requirements-dev.txt): plus training, export and evaluation
+#                                  # (requirements-train.txt), Ray (requirements-ray.txt), the test tools and Xvfb
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +17,7 @@ have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
 have_lib libusb-1.0.so.0 || missing+=(libusb-1.0-0)   # open3d links it
 have_lib libGL.so.1 || missing+=(libgl1)                # open3d, opencv
 have_lib libEGL.so.1 || missing+=(libegl1)              # open3d's headless rendering
-have_lib libgomp.so.1 || missing+=(libgomp1)            # open3d, torch
+have_lib libgomp.so.1 || missing+=(libgomp1)            # open3d (and torch, for training)
 if [ "$dev" = 1 ]; then
   command -v Xvfb >/dev/null || missing+=(xvfb xauth)   # the viewer tests render on a virtual screen
 fi
@@ -38,5 +41,5 @@ PY
 [ -x .venv/bin/python ] || python3 -m venv .venv
 requirements=requirements.txt
 [ "$dev" = 1 ] && requirements=requirements-dev.txt
-.venv/bin/python -m pip install -q --disable-pip-version-check -r "$requirements"
+.venv/bin/python -m pip install -q --disable-pip-version-check -r "$requirements" -e .
 echo "setup: ready (.venv)"

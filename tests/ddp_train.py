@@ -18,8 +18,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from models import datasets, distributed, train  # noqa: E402
 from models.training_data import Batches  # noqa: E402
 

@@ -1,9 +1,5 @@
 """The results page's judgement of its comparison runs (scripts/make_results.py)."""
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import make_results  # noqa: E402
+from scripts import make_results  # scripts/ is a folder of scripts; the repository root is on sys.path under pytest
 
 
 def _history(mpjpe: list[float]) -> dict:
