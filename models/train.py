@@ -28,14 +28,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from models import augment, datasets, distributed
-from core.camera import TRAINING_ELEVATION_DEG, camera_angles, random_camera_rotations
+from models import datasets, distributed
+from core.camera import TRAINING_ELEVATION_DEG, camera_angles
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.evaluate import evaluate_lifter
 from models.losses import (camera_elevation_loss, camera_loss, critic_loss, given_camera_loss, reprojection_loss,
                            view_consistency_loss)
+from models.negatives import limb_flipped_in_depth, reflected_in_depth
 from models.repnet import Critic, Critic2D, PoseAndCamera, RepNetConfig, reproject
-from core.skeleton import JOINT_INDEX, PARENTS, subtree
 from models.training_data import Batches, TrainingData, describe_data, load_training_data
 
 
@@ -218,7 +218,7 @@ def checkpoint_state(step: int, cfg: TrainConfig, model_cfg: RepNetConfig, nets:
 
 def critic_step(nets: Networks, batches: Batches, cfg: TrainConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """One WGAN-GP update of the 3D critic: real poses against the generator's, with a share of the
-    fakes replaced by real poses turned impossible (depth-mirrored, a limb flipped in depth)."""
+    fakes replaced by real poses turned impossible (models.negatives: depth-mirrored, a limb flipped in depth)."""
     inputs, _, condition = batches.generator_inputs(cfg.batch_size)
     with torch.no_grad():
         fake, _ = nets.generator(inputs.to(device), condition.to(device))
@@ -354,31 +354,6 @@ def _train(cfg: TrainConfig, model_cfg: RepNetConfig, resume: str | None, out_di
     print(f"trained; export the lifter with: python -m export --checkpoint {out_dir / 'checkpoint.pt'} "
           f"--output {out_dir / 'repnet.onnx'} (or ship it with python -m export.release)")
     return history
-
-
-def reflected_in_depth(poses: torch.Tensor) -> torch.Tensor:
-    """Canonical poses mirrored in depth without swapping left and right: what a depth-flipped
-    lift looks like (the same 2D projection from the front, an impossible body)."""
-    return poses * torch.tensor([1.0, 1.0, -1.0])
-
-
-# Limbs a single-view lift can turn the wrong way in depth: (joint the limb hangs from, joints that
-# move), for the upper arms, forearms, thighs and shins (augment.LIMBS' bones).
-FLIPPABLE_LIMBS: tuple[tuple[int, tuple[int, ...]], ...] = tuple(
-    (PARENTS[JOINT_INDEX[bone]], subtree(JOINT_INDEX[bone])) for limb in augment.LIMBS.values() for bone in limb)
-
-
-def limb_flipped_in_depth(poses: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    """Canonical poses [B,17,3] with one random limb each mirrored in depth for a random training
-    camera: the limb is reflected in the plane through the joint it hangs from, across the camera's
-    viewing direction, so the view is unchanged and bone lengths are kept; only its depth is wrong."""
-    out = poses.clone()
-    depth_axes = torch.from_numpy(random_camera_rotations(len(poses), rng)[:, 2].astype(np.float32))  # [B, 3]
-    for i, limb in enumerate(rng.integers(0, len(FLIPPABLE_LIMBS), len(poses))):
-        root, moved = FLIPPABLE_LIMBS[limb]
-        offset = out[i, list(moved)] - out[i, root]
-        out[i, list(moved)] -= 2.0 * (offset @ depth_axes[i]).unsqueeze(-1) * depth_axes[i]
-    return out
 
 
 def _jsonable(d: dict) -> dict:
