@@ -40,6 +40,10 @@ RIGHT_JOINTS: tuple[int, ...] = (1, 2, 3, 14, 15, 16)
 BONES: tuple[tuple[int, int], ...] = tuple((p, c) for c, p in enumerate(PARENTS) if p >= 0)
 NUM_BONES = len(BONES)
 
+# 3D is in millimetres everywhere in the project; the networks compute in metres (models.repnet)
+# and some datasets store metres (Human3.6M): this converts.
+MM_PER_METRE = 1000.0
+
 # The reference body, in mm per bone (keyed by the bone's child joint): a typical adult, close to
 # the mean Human3.6M subject (rounded), standing about 1.67 m. Every 3D training pose is rebuilt
 # with these lengths (models/datasets.py), and the lifter reports poses at this size

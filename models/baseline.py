@@ -30,7 +30,8 @@ from tqdm import tqdm
 from models import datasets
 from models.checkpoint import CheckpointError, save_checkpoint
 from models.evaluate import evaluate_lifter, make_eval_set
-from models.repnet import MM_PER_METRE, PoseAndCamera, RepNetConfig, normalize_2d
+from models.repnet import PoseAndCamera, RepNetConfig, normalize_2d
+from core.skeleton import MM_PER_METRE
 
 MODEL_KIND = "supervised_baseline"   # checkpoints say so: models.evaluate then skips the camera rotation
 

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from models.bvh import BVH, BVHError, forward_kinematics, read_bvh
 from core.camera import project_perspective, random_camera_rotations
-from core.skeleton import (BONE_INDEX, JOINT_INDEX, NUM_JOINTS, PELVIS, REFERENCE_BONE_LENGTHS_MM,  # noqa: F401
+from core.skeleton import (BONE_INDEX, JOINT_INDEX, MM_PER_METRE, NUM_JOINTS, PELVIS, REFERENCE_BONE_LENGTHS_MM,  # noqa: F401
                              REFERENCE_LENGTHS, bone_directions, bone_vectors, poses_from_bones)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -500,7 +500,7 @@ def load_h36m_3d(path: str | Path, subjects: Iterable[str] | None = None) -> dic
     for subject in _select_subjects(data, path, subjects, "positions_3d"):
         for action, positions in data[subject].items():
             joints = _h36m_joints(positions, f"{path}: {subject}/{action}", 3)
-            out[(subject, action)] = (joints @ H36M_Z_UP_TO_Y_DOWN.T * 1000.0).astype(np.float32)
+            out[(subject, action)] = (joints @ H36M_Z_UP_TO_Y_DOWN.T * MM_PER_METRE).astype(np.float32)
     return out
 
 

@@ -40,8 +40,8 @@ from core import metrics
 from models import datasets
 from models.augment import vary_bone_lengths
 from core.camera import canonicalize, rotation_from_camera
-from models.repnet import MM_PER_METRE, PoseAndCamera, lift, normalize_2d
-from core.skeleton import JOINT_NAMES, NUM_JOINTS, PELVIS
+from models.repnet import PoseAndCamera, lift, normalize_2d
+from core.skeleton import JOINT_NAMES, MM_PER_METRE, NUM_JOINTS, PELVIS
 
 NOISE_LEVELS_PX: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0)
 DROPPED_JOINTS: tuple[int, ...] = (1, 2, 4)

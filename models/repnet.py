@@ -12,9 +12,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from core.skeleton import MIRROR_PERMUTATION, NUM_JOINTS, PELVIS, REFERENCE_LENGTHS, bone_matrix
+from core.skeleton import MIRROR_PERMUTATION, MM_PER_METRE, NUM_JOINTS, PELVIS, REFERENCE_LENGTHS, bone_matrix
 
-MM_PER_METRE = 1000.0
 REFERENCE_SIZE_M = float(REFERENCE_LENGTHS.sum()) / MM_PER_METRE  # total bone length of the reference body
 
 

@@ -20,8 +20,8 @@ from models import augment, datasets
 from core.camera import camera_angles, canonicalize, random_camera_rotations
 from models.evaluate import EvalSet, make_eval_set
 from models.losses import default_joint_weights
-from models.repnet import MM_PER_METRE, camera_condition, normalize_2d
-from core.skeleton import MIRROR_PERMUTATION, NUM_JOINTS, mirror
+from models.repnet import camera_condition, normalize_2d
+from core.skeleton import MIRROR_PERMUTATION, MM_PER_METRE, NUM_JOINTS, mirror
 
 
 @dataclass
