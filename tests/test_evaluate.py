@@ -11,9 +11,8 @@ from models import datasets, evaluate as ev
 from core.camera import random_camera_rotations
 from models.checkpoint import load_checkpoint
 from core.skeleton import JOINT_NAMES, NUM_JOINTS, PELVIS
-from tests.poses import standing_pose
+from tests.poses import reaching_pose, standing_pose
 from tests.test_eval_formats import POSE, matlab_variables, write_mat_v73, write_videopose3d_npz
-from tests.test_metrics import reaching_pose
 
 SUMMARY_KEYS = {"frames", "mpjpe", "pa_mpjpe", "n_mpjpe", "pck150", "auc"}
 

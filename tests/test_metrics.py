@@ -10,19 +10,7 @@ from hypothesis.extra.numpy import arrays
 from core import metrics
 from core.camera import rotation_about_x, rotation_about_y, rotation_about_z
 from core.skeleton import JOINT_INDEX, NUM_JOINTS, PELVIS
-from tests.poses import standing_pose
-
-
-def reaching_pose() -> np.ndarray:
-    """The shared standing pose with both arms reaching forward (-z): clearly not planar, so a
-    mirror image of it cannot be undone by any rotation."""
-    pose = standing_pose()
-    pose[JOINT_INDEX["left_elbow"]] = [300, -300, -120]
-    pose[JOINT_INDEX["left_wrist"]] = [320, -250, -350]
-    pose[JOINT_INDEX["right_elbow"]] = [-290, -250, -150]
-    pose[JOINT_INDEX["right_wrist"]] = [-250, -350, -400]
-    return pose
-
+from tests.poses import reaching_pose
 
 POSE = reaching_pose()
 LEFT_WRIST = JOINT_INDEX["left_wrist"]
