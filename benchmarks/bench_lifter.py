@@ -123,11 +123,11 @@ def run(checkpoint: Path | None, model: Path | None, repeats: int = 3, with_accu
             variants = {"fp32": model}
         data = None
         if with_accuracy:
-            from models import datasets
+            from models.data import DataError, default_data_root
             from models.evaluate import cmu_test_data
             try:
-                data = cmu_test_data(data_root or datasets.default_data_root())
-            except datasets.DataError as err:
+                data = cmu_test_data(data_root or default_data_root())
+            except DataError as err:
                 print(f"accuracy skipped: {err}", file=sys.stderr)
         for precision, path in variants.items():
             extra = {"size_mb": path.stat().st_size / 1e6}

@@ -46,7 +46,7 @@ MM_PER_METRE = 1000.0
 
 # The reference body, in mm per bone (keyed by the bone's child joint): a typical adult, close to
 # the mean Human3.6M subject (rounded), standing about 1.67 m. Every 3D training pose is rebuilt
-# with these lengths (models/datasets.py), and the lifter reports poses at this size
+# with these lengths (models/data/cmu.py), and the lifter reports poses at this size
 # (models.repnet.to_reference_size): a single camera cannot see how tall someone is.
 REFERENCE_BONE_LENGTHS_MM: dict[str, float] = {
     "right_hip": 130.0, "left_hip": 130.0,              # pelvis -> hip

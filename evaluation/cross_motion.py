@@ -3,13 +3,13 @@
     python -m evaluation.cross_motion --out-dir runs/cross_motion                 # every group
     python -m evaluation.cross_motion --out-dir runs/cross_motion --groups yoga dance --steps 2000
 
-The shared CMU data falls into activity groups (models.datasets.ACTIVITY_GROUPS: walk/run, jumps,
+The shared CMU data falls into activity groups (models.data.cmu.ACTIVITY_GROUPS: walk/run, jumps,
 salsa, dance, kicks, cartwheels, idle standing, sitting/bending, stylised walks, swordplay, yoga).
 For each group, every subject who performs any of its takes is held out whole; RepNet is trained
 on everyone else (weakly supervised, the shipped recipe at a shorter schedule: critic and 2D
 subjects disjoint as always) and so is the supervised baseline (models.baseline: the same poses,
 paired with their 2D). Both are then scored on the group's takes, projected through fixed random
-cameras with detector-like 2D noise (models.evaluate.REALISTIC). The held-out split of
+cameras with detector-like 2D noise (models.data.projection.DETECTOR_LIKE). The held-out split of
 models.evaluate shares its motions with training; this one does not.
 
 Trained models are kept under --out-dir/held-out-<subjects>/ (kicks, cartwheels and yoga are all
@@ -27,8 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from core import metrics
-from models import baseline, datasets, train
-from models.evaluate import REALISTIC, Predictor, checkpoint_predictor, make_eval_set, onnx_predictor
+from models import baseline, train
+from models.data import DataError, cmu, default_data_root
+from models.data.projection import DETECTOR_LIKE
+from models.evaluate import Predictor, checkpoint_predictor, make_eval_set, onnx_predictor
 
 SEED = 4321            # the test cameras and noise: every model sees the same inputs
 MAX_TEST_FRAMES = 2000  # per group, drawn evenly from its takes
@@ -47,7 +49,7 @@ def split(trials: dict[str, np.ndarray], group: str) -> tuple[list[str], list[st
     """(held-out subjects, critic subjects, 2D subjects) for a group: everyone who performs one of
     its takes is held out; the others are dealt to the critic and the 2D side by frame count, the
     larger first, so both sides get about half the poses and a mix of activities."""
-    held = sorted({t.split("_")[0] for t in trials if datasets.activity_group(t) == group})
+    held = sorted({t.split("_")[0] for t in trials if cmu.activity_group(t) == group})
     frames: dict[str, int] = {}
     for trial, poses in trials.items():
         subject = trial.split("_")[0]
@@ -63,13 +65,13 @@ def split(trials: dict[str, np.ndarray], group: str) -> tuple[list[str], list[st
 
 def test_frames(trials: dict[str, np.ndarray], group: str) -> np.ndarray:
     """The group's world poses, at most MAX_TEST_FRAMES, evenly spaced."""
-    world = np.concatenate([p for t, p in trials.items() if datasets.activity_group(t) == group])
+    world = np.concatenate([p for t, p in trials.items() if cmu.activity_group(t) == group])
     return world[np.linspace(0, len(world) - 1, min(len(world), MAX_TEST_FRAMES)).astype(int)]
 
 
 def score(predictor: Predictor, world: np.ndarray) -> dict:
     """MPJPE (camera frame, through the model's own camera for RepNet) and PA-MPJPE, mm."""
-    test = make_eval_set(world, len(world), seed=SEED, **REALISTIC)
+    test = make_eval_set(world, len(world), seed=SEED, **DETECTOR_LIKE)
     pred = predictor.lift(test.keypoints_2d)
     return {"mpjpe": float(metrics.mpjpe(pred, test.poses_camera)),
             "pa_mpjpe": float(metrics.pa_mpjpe(pred, test.poses_camera))}
@@ -132,9 +134,9 @@ def table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evaluation.cross_motion", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", type=Path, default=datasets.default_data_root())
+    parser.add_argument("--data-root", type=Path, default=default_data_root())
     parser.add_argument("--out-dir", type=Path, default=Path("runs/cross_motion"))
-    parser.add_argument("--groups", nargs="*", default=list(datasets.ACTIVITY_GROUPS),
+    parser.add_argument("--groups", nargs="*", default=list(cmu.ACTIVITY_GROUPS),
                         help="activity groups to hold out, one at a time (default: all)")
     parser.add_argument("--steps", type=int, default=5000, help="RepNet training steps per group")
     parser.add_argument("--baseline-steps", type=int, default=3000, help="supervised baseline steps per group")
@@ -142,13 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", type=Path, help="also score this ONNX lifter as it is (e.g. a previous "
                         "release) on each group, marked where its training data held the group's people")
     args = parser.parse_args(argv)
-    unknown = [g for g in args.groups if g not in datasets.ACTIVITY_GROUPS]
+    unknown = [g for g in args.groups if g not in cmu.ACTIVITY_GROUPS]
     if unknown:
-        print(f"error: unknown group(s) {unknown}; the groups are {list(datasets.ACTIVITY_GROUPS)}", file=sys.stderr)
+        print(f"error: unknown group(s) {unknown}; the groups are {list(cmu.ACTIVITY_GROUPS)}", file=sys.stderr)
         return 2
     try:
-        trials = datasets.load_cmu_trials(args.data_root, progress=False)
-    except datasets.DataError as err:
+        trials = cmu.load_cmu_trials(args.data_root, progress=False)
+    except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     args.out_dir.mkdir(parents=True, exist_ok=True)

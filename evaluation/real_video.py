@@ -200,7 +200,7 @@ def table(results: dict[str, list[dict]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from models.datasets import default_data_root
+    from models.data import default_data_root
     parser = argparse.ArgumentParser(prog="python -m evaluation.real_video", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, action="append", required=True, help="an ONNX lifter (repeatable)")

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from evaluation import real_video
-from models import datasets
+from models.data import default_data_root
 from core.camera import camera_angles
 from models.evaluate import cmu_test_data, evaluate, headline, load_predictor, machine_description
 
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=REPO_ROOT / "models" / "repnet.onnx")
     parser.add_argument("--compare", type=Path, nargs="*", default=[], help="other ONNX lifters to show beside it")
     parser.add_argument("--cross-motion", type=Path, default=REPO_ROOT / "runs" / "cross_motion" / "cross_motion.json")
-    parser.add_argument("--data-root", type=Path, default=datasets.default_data_root())
+    parser.add_argument("--data-root", type=Path, default=default_data_root())
     parser.add_argument("--output", type=Path, default=PAGE)
     args = parser.parse_args(argv)
     media = args.data_root / "media"

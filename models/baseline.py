@@ -8,9 +8,9 @@ as RepNet's generator up to the pose output (models.repnet.PoseAndCamera: input 
 pose residual blocks, width `--width`; the camera head is left untrained and unused) and predicts
 the root-relative 3D pose directly in the camera frame, as Martinez et al. do, with an L2 loss.
 
-Data: the CMU projection subjects (datasets.PROJECTION_SUBJECTS, the people whose 2D RepNet's
+Data: the CMU projection subjects (models.data.cmu.PROJECTION_SUBJECTS, the people whose 2D RepNet's
 generator sees), each pose projected through a fresh random camera every time it is drawn, with the
-same detector-like noise as RepNet's inputs; held-out evaluation on datasets.TEST_SUBJECTS.
+same detector-like noise as RepNet's inputs; held-out evaluation on cmu.TEST_SUBJECTS.
 `--subjects training` adds the critic subjects' poses (all the 3D RepNet's critic sees), paired.
 Differences from the paper (which uses batch norm, dropout 0.5 and max-norm on Human3.6M): none of
 those, so that the network is exactly RepNet's generator; per-frame 2D normalization as RepNet.
@@ -27,23 +27,23 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from models import datasets
+from core.skeleton import MM_PER_METRE
 from models.checkpoint import CheckpointError, save_checkpoint
+from models.data import DataError, cmu, default_data_root, projection
 from models.evaluate import evaluate_lifter, make_eval_set
 from models.repnet import PoseAndCamera, RepNetConfig, normalize_2d
-from core.skeleton import MM_PER_METRE
 
 MODEL_KIND = "supervised_baseline"   # checkpoints say so: models.evaluate then skips the camera rotation
 
 
 @dataclass
 class BaselineConfig:
-    data_root: str = str(datasets.default_data_root())
+    data_root: str = str(default_data_root())
     out_dir: str = "runs/baseline"
     seed: int = 0
     subjects: str = "projection"     # "projection" (RepNet's 2D subjects) or "training" (+ the critic subjects)
     train_subjects: tuple = ()       # CMU subjects to train on instead (the cross-motion protocol's split)
-    test_subjects: tuple = ()        # CMU subjects to evaluate on during training instead of datasets.TEST_SUBJECTS
+    test_subjects: tuple = ()        # CMU subjects to evaluate on during training instead of cmu.TEST_SUBJECTS
     # network: RepNet's generator (camera branch reduced to its output layer and unused)
     width: int = 1000
     shared_blocks: int = 1
@@ -70,19 +70,19 @@ def model_config(cfg: BaselineConfig) -> RepNetConfig:
 
 def train(cfg: BaselineConfig, poses: dict[str, np.ndarray] | None = None) -> dict:
     """Train and write out_dir/checkpoint.pt; returns the history (loss every 50 steps, evaluations).
-    `poses` (datasets.load_cmu_poses' result) saves reading the data again."""
+    `poses` (cmu.load_cmu_poses' result) saves reading the data again."""
     if cfg.subjects not in ("projection", "training"):
-        raise datasets.DataError(f"subjects must be 'projection' or 'training', got {cfg.subjects!r}")
+        raise DataError(f"subjects must be 'projection' or 'training', got {cfg.subjects!r}")
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
 
     if poses is None:
-        poses = datasets.load_cmu_poses(Path(cfg.data_root))
+        poses = cmu.load_cmu_poses(Path(cfg.data_root))
     names = cfg.train_subjects or (
-        datasets.PROJECTION_SUBJECTS + (datasets.CRITIC_SUBJECTS if cfg.subjects == "training" else ()))
-    test_names = cfg.test_subjects or datasets.TEST_SUBJECTS
+        cmu.PROJECTION_SUBJECTS + (cmu.CRITIC_SUBJECTS if cfg.subjects == "training" else ()))
+    test_names = cfg.test_subjects or cmu.TEST_SUBJECTS
     train_world = np.concatenate([poses[s] for s in names if s in poses])
     test_world = np.concatenate([poses[s] for s in test_names if s in poses])
     eval_set = make_eval_set(test_world, n_frames=cfg.eval_frames, noise_px=cfg.noise_px, seed=1234)
@@ -98,7 +98,7 @@ def train(cfg: BaselineConfig, poses: dict[str, np.ndarray] | None = None) -> di
     start = time.time()
     for step in tqdm(range(cfg.steps), desc="baseline", unit="step"):
         # A fresh random camera for every drawn pose: the 2D-3D pairs never repeat exactly.
-        projected = datasets.project_random_cameras(
+        projected = projection.project_random_cameras(
             train_world[rng.integers(0, len(train_world), cfg.batch_size)], rng, noise_px=cfg.noise_px,
             outlier_prob=cfg.outlier_prob, dropout_prob=cfg.dropout_prob)
         inputs, _, _ = normalize_2d(torch.from_numpy(projected.keypoints_2d))
@@ -152,5 +152,5 @@ def main(argv: list[str] | None = None) -> dict:
 if __name__ == "__main__":
     try:
         main()
-    except (CheckpointError, datasets.DataError) as err:
+    except (CheckpointError, DataError) as err:
         raise SystemExit(f"error: {err}")

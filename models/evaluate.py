@@ -37,8 +37,9 @@ import torch
 from tqdm import tqdm
 
 from core import metrics
-from models import datasets
 from models.augment import vary_bone_lengths
+from models.data import DataError, EvalFormatError, cmu, default_data_root, projection
+from models.data.projection import DETECTOR_LIKE
 from core.camera import canonicalize, rotation_from_camera
 from models.repnet import PoseAndCamera, lift, normalize_2d
 from core.skeleton import JOINT_NAMES, MM_PER_METRE, NUM_JOINTS, PELVIS
@@ -46,7 +47,6 @@ from core.skeleton import JOINT_NAMES, MM_PER_METRE, NUM_JOINTS, PELVIS
 NOISE_LEVELS_PX: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0)
 DROPPED_JOINTS: tuple[int, ...] = (1, 2, 4)
 CMU_EVAL_SEED = 1234                  # fixed cameras and noise: every model sees the same inputs
-REALISTIC = {"noise_px": 4.0, "outlier_prob": 0.01, "dropout_prob": 0.02}  # as models.train evaluates
 BATCH = 4096
 
 
@@ -65,15 +65,15 @@ class EvalSet:
 
 
 def make_eval_set(poses_world: np.ndarray, n_frames: int, noise_px: float, seed: int,
-                  labels: np.ndarray | None = None, outlier_prob: float = 0.01,
-                  dropout_prob: float = 0.02) -> EvalSet:
+                  labels: np.ndarray | None = None, outlier_prob: float = DETECTOR_LIKE["outlier_prob"],
+                  dropout_prob: float = DETECTOR_LIKE["dropout_prob"]) -> EvalSet:
     """Project held-out world poses through fixed random cameras with detector-like noise.
 
     The same seed gives the same frames and cameras whatever the noise settings."""
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(len(poses_world), size=min(n_frames, len(poses_world)), replace=False))
-    projected = datasets.project_random_cameras(poses_world[idx], rng, noise_px=noise_px,
-                                                outlier_prob=outlier_prob, dropout_prob=dropout_prob)
+    projected = projection.project_random_cameras(poses_world[idx], rng, noise_px=noise_px,
+                                                  outlier_prob=outlier_prob, dropout_prob=dropout_prob)
     return EvalSet(projected.keypoints_2d, projected.poses_camera, projected.weights,
                    None if labels is None else np.asarray(labels)[idx])
 
@@ -164,11 +164,11 @@ def checkpoint_predictor(path: Path | str, mirror_average: bool = True, referenc
 
 def training_poses(poses: dict[str, np.ndarray]) -> np.ndarray:
     """Canonical 3D poses [N,17,3] mm of every CMU training subject (critic and projection) in
-    `poses` (datasets.load_cmu_poses: subject -> world poses)."""
-    subjects = [s for s in datasets.CRITIC_SUBJECTS + datasets.PROJECTION_SUBJECTS if s in poses]
+    `poses` (models.data.cmu.load_cmu_poses: subject -> world poses)."""
+    subjects = [s for s in cmu.CRITIC_SUBJECTS + cmu.PROJECTION_SUBJECTS if s in poses]
     if not subjects:
-        raise datasets.DataError(f"no CMU training subjects among {', '.join(poses) or 'no subjects'}; expected "
-                                 f"{', '.join(datasets.CRITIC_SUBJECTS + datasets.PROJECTION_SUBJECTS)}")
+        raise DataError(f"no CMU training subjects among {', '.join(poses) or 'no subjects'}; expected "
+                        f"{', '.join(cmu.CRITIC_SUBJECTS + cmu.PROJECTION_SUBJECTS)}")
     return canonicalize(np.concatenate([poses[s] for s in subjects]).astype(np.float64))
 
 
@@ -186,9 +186,9 @@ def fit_rotation_to_2d(pose: np.ndarray, keypoints_2d: np.ndarray) -> np.ndarray
 def mean_pose_predictor(data_root: Path | str | None = None, poses: dict[str, np.ndarray] | None = None) -> Predictor:
     """The trivial reference: the mean training pose, turned by the rotation that best fits it
     to each frame's 2D input. It sees only the 2D, like any lifter (no ground-truth camera).
-    `poses` (datasets.load_cmu_poses' result) saves reading the data again."""
+    `poses` (models.data.cmu.load_cmu_poses' result) saves reading the data again."""
     if poses is None:
-        poses = datasets.load_cmu_poses(Path(data_root or datasets.default_data_root()), progress=False)
+        poses = cmu.load_cmu_poses(Path(data_root or default_data_root()), progress=False)
     mean_pose = training_poses(poses).mean(axis=0)
 
     def lift(keypoints_2d: np.ndarray) -> np.ndarray:
@@ -245,20 +245,20 @@ def cmu_activity(trial: str) -> str:
 
 def cmu_test_data(data_root: Path | str, stride: int = 1, seed: int = CMU_EVAL_SEED,
                   varied_bodies: bool = False) -> TestData:
-    """The held-out CMU subjects (datasets.TEST_SUBJECTS), every frame at 30 fps (every `stride`-th),
+    """The held-out CMU subjects (cmu.TEST_SUBJECTS), every frame at 30 fps (every `stride`-th),
     projected exactly through fixed random cameras; plus the detector-like mix of training's eval.
 
-    varied_bodies: the CMU poses all have the reference body's proportions (datasets), which a
+    varied_bodies: the CMU poses all have the reference body's proportions (models.data.cmu), which a
     lifter that learned that body is rewarded for; this gives every frame its own body instead
     (size +-10%, each bone group +-8%, fixed by the seed), as real people differ. Per frame, not
     per take: a single-frame lifter scores each frame alone, and a handful of takes would leave the
     test set's mean body size to chance."""
     root = Path(data_root)
     folder = root / "cmu_mocap" if (root / "cmu_mocap").is_dir() else root
-    trials = {t: p for t, p in datasets.load_cmu_sequences(folder, progress=False).items()
-              if t.split("_")[0] in datasets.TEST_SUBJECTS}
+    trials = {t: p for t, p in cmu.load_cmu_sequences(folder, progress=False).items()
+              if t.split("_")[0] in cmu.TEST_SUBJECTS}
     if not trials:
-        raise datasets.DataError(f"no held-out CMU subjects ({', '.join(datasets.TEST_SUBJECTS)}) under {folder}")
+        raise DataError(f"no held-out CMU subjects ({', '.join(cmu.TEST_SUBJECTS)}) under {folder}")
     if varied_bodies:
         body_rng = np.random.default_rng(seed + 1)
         trials = {t: vary_bone_lengths(p, body_rng) for t, p in trials.items()}
@@ -266,20 +266,20 @@ def cmu_test_data(data_root: Path | str, stride: int = 1, seed: int = CMU_EVAL_S
     labels = np.concatenate([[cmu_activity(t)] * len(p) for t, p in trials.items()])[::stride]
     exact = make_eval_set(world, len(world), noise_px=0.0, seed=seed, labels=labels, outlier_prob=0.0,
                           dropout_prob=0.0)
-    realistic = make_eval_set(world, len(world), seed=seed, **REALISTIC)
+    realistic = make_eval_set(world, len(world), seed=seed, **DETECTOR_LIKE)
     assert np.array_equal(exact.poses_camera, realistic.poses_camera)  # same frames, same cameras
     description = (f"CMU held-out subjects {', '.join(sorted({t.split('_')[0] for t in trials}))} "
                    f"({len(world)} frames at {30 / stride:g} fps), random cameras (seed {seed})"
                    + (", every frame with its own body proportions" if varied_bodies else ""))
-    name = (f"detector-like ({REALISTIC['noise_px']:g} px, {REALISTIC['outlier_prob']:.0%} outliers, "
-            f"{REALISTIC['dropout_prob']:.0%} dropped)")
+    name = (f"detector-like ({DETECTOR_LIKE['noise_px']:g} px, {DETECTOR_LIKE['outlier_prob']:.0%} outliers, "
+            f"{DETECTOR_LIKE['dropout_prob']:.0%} dropped)")
     return TestData("cmu", description, exact.keypoints_2d, exact.poses_camera, exact.labels,
                     extra_conditions={name: realistic.keypoints_2d})
 
 
 def h36m_test_data(path_3d: Path | str, path_2d: Path | str, stride: int = 1) -> TestData:
     """Human3.6M Protocols 1 and 2: S9 and S11, all actions and cameras (every `stride`-th frame)."""
-    from models.eval_formats import h36m_action_name, load_h36m_sequences
+    from models.data.h36m import h36m_action_name, load_h36m_sequences
     keypoints, poses, labels = [], [], []
     for seq in load_h36m_sequences(path_3d, path_2d):
         keypoints.append(seq.keypoints_2d[::stride])
@@ -293,8 +293,8 @@ def h36m_test_data(path_3d: Path | str, path_2d: Path | str, stride: int = 1) ->
 def mpi_inf_3dhp_test_data(root: Path | str, stride: int = 1) -> TestData:
     """MPI-INF-3DHP test set: the valid frames of TS1..TS6, scored against univ_annot3 as the
     official script does, PCK/AUC over its 14 joints."""
-    from models.eval_formats import (MPI_INF_3DHP_PCK_JOINTS, MPI_INF_3DHP_TEST_SEQUENCES, EvalFormatError,
-                                     load_mpi_inf_3dhp_test_set)
+    from models.data.mpi_inf_3dhp import (MPI_INF_3DHP_PCK_JOINTS, MPI_INF_3DHP_TEST_SEQUENCES,
+                                          load_mpi_inf_3dhp_test_set)
     root = Path(root)
     present = [s for s in MPI_INF_3DHP_TEST_SEQUENCES if (root / s / "annot_data.mat").is_file()]
     if not present:
@@ -331,11 +331,11 @@ def input_conditions(data: TestData, seed: int = 0) -> Iterator[dict]:
     given = data.keypoints_2d.astype(np.float64)
     yield {"name": "as given", "kind": "given", "noise_px": 0.0, "dropped_joints": 0, "keypoints_2d": given}
     for name, keypoints in data.extra_conditions.items():
-        yield {"name": name, "kind": "realistic", "noise_px": REALISTIC["noise_px"], "dropped_joints": None,
+        yield {"name": name, "kind": "realistic", "noise_px": DETECTOR_LIKE["noise_px"], "dropped_joints": None,
                "keypoints_2d": keypoints}
     for level in NOISE_LEVELS_PX:
         yield {"name": f"noise {level:g} px", "kind": "noise", "noise_px": level, "dropped_joints": 0,
-               "keypoints_2d": datasets.jitter_2d(given, level, rng)}
+               "keypoints_2d": projection.jitter_2d(given, level, rng)}
     for n in DROPPED_JOINTS:
         yield {"name": f"{n} joint{'s' if n > 1 else ''} dropped", "kind": "dropped", "noise_px": 0.0,
                "dropped_joints": n, "keypoints_2d": drop_joints(given, n, rng)}
@@ -461,7 +461,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", required=True, help="an .onnx lifter, a .pt checkpoint (models.train or "
                                                        "models.baseline), or `mean-pose`")
     parser.add_argument("--protocol", choices=("cmu", "h36m", "3dhp"), default="cmu")
-    parser.add_argument("--data-root", type=Path, default=datasets.default_data_root(),
+    parser.add_argument("--data-root", type=Path, default=default_data_root(),
                         help="folder holding cmu_mocap/ (protocol cmu, and the mean pose)")
     parser.add_argument("--h36m-3d", type=Path, help="VideoPose3D's data_3d_h36m.npz (protocol h36m)")
     parser.add_argument("--h36m-2d", type=Path, help="data_2d_h36m_gt.npz or a detections file in H36M layout")
@@ -510,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
                                    reference_size=not args.no_reference_size)
         data = load_test_data(args)
         report = evaluate(predictor, data, seed=args.seed, progress=True)
-    except (EvaluationError, CheckpointError, ModelContractError, datasets.DataError, metrics.MetricInputError) as err:
+    except (EvaluationError, CheckpointError, ModelContractError, DataError, metrics.MetricInputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.json:

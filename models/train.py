@@ -28,9 +28,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from models import datasets, distributed
 from core.camera import TRAINING_ELEVATION_DEG, camera_angles
+from models import distributed
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from models.data import DataError, cmu, default_data_root
 from models.evaluate import evaluate_lifter
 from models.losses import (camera_elevation_loss, camera_loss, critic_loss, given_camera_loss, reprojection_loss,
                            view_consistency_loss)
@@ -41,7 +42,7 @@ from models.training_data import Batches, TrainingData, describe_data, load_trai
 
 @dataclass
 class TrainConfig:
-    data_root: str = str(datasets.default_data_root())
+    data_root: str = str(default_data_root())
     out_dir: str = "runs/repnet"
     seed: int = 0
     device: str = "auto"               # auto: cuda where available, else cpu
@@ -87,9 +88,9 @@ class TrainConfig:
                                        # 2D in that view, and the error left most often (forearms, docs/model.md)
     # who is seen where: CMU subjects by number (under data_root). Each person may be in one group
     # only: nobody's 2D meets their own 3D (weak supervision), nobody held out is trained on
-    critic_subjects: tuple = datasets.CRITIC_SUBJECTS         # 3D poses for the critic
-    projection_subjects: tuple = datasets.PROJECTION_SUBJECTS # 3D poses projected for the generator
-    test_subjects: tuple = datasets.TEST_SUBJECTS             # evaluation during training
+    critic_subjects: tuple = cmu.CRITIC_SUBJECTS          # 3D poses for the critic
+    projection_subjects: tuple = cmu.PROJECTION_SUBJECTS  # 3D poses projected for the generator
+    test_subjects: tuple = cmu.TEST_SUBJECTS              # evaluation during training
     # your own data (docs/data.md): folders of BVH files, or Human3.6M files as PATH.npz[:S1,S5,...]
     critic_3d: tuple = ()              # more 3D poses for the critic
     projection_3d: tuple = ()          # more 3D poses to project through random cameras for the generator
@@ -392,5 +393,5 @@ def plot_history(history: dict, path: Path) -> None:
 if __name__ == "__main__":
     try:
         main()
-    except (CheckpointError, datasets.DataError) as err:
+    except (CheckpointError, DataError) as err:
         raise SystemExit(f"error: {err}")

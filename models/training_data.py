@@ -5,7 +5,7 @@
     detector-like noise, mixed with in-the-wild MPII annotations and any given 2D;
   * held-out subjects, projected through fixed random cameras, for evaluation only.
 
-A person is in one stream only (datasets.check_disjoint): nobody's 2D meets their own 3D.
+A person is in one stream only (models.data.sources.check_disjoint): nobody's 2D meets their own 3D.
 """
 from __future__ import annotations
 
@@ -16,12 +16,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models import augment, datasets
 from core.camera import camera_angles, canonicalize, random_camera_rotations
+from core.skeleton import MIRROR_PERMUTATION, MM_PER_METRE, NUM_JOINTS, mirror
+from models import augment
+from models.data import DataError, cmu, projection, sources
+from models.data.mpii import load_mpii_2d
 from models.evaluate import EvalSet, make_eval_set
 from models.losses import default_joint_weights
 from models.repnet import camera_condition, normalize_2d
-from core.skeleton import MIRROR_PERMUTATION, MM_PER_METRE, NUM_JOINTS, mirror
 
 
 @dataclass
@@ -43,27 +45,27 @@ def load_training_data(cfg, rng: np.random.Generator) -> TrainingData:
     """Read and prepare every stream named by a models.train.TrainConfig; DataError if unusable."""
     t0 = time.time()
     root = Path(cfg.data_root)
-    cmu = datasets.load_cmu_poses(root)
-    cmu_groups = datasets.load_cmu_activities(root, progress=False)
-    missing = sorted(set(cfg.critic_subjects + cfg.projection_subjects + cfg.test_subjects) - set(cmu))
+    cmu_poses = cmu.load_cmu_poses(root)
+    cmu_groups = cmu.load_cmu_activities(root, progress=False)
+    missing = sorted(set(cfg.critic_subjects + cfg.projection_subjects + cfg.test_subjects) - set(cmu_poses))
     if missing:
-        raise datasets.DataError(f"CMU subject(s) {', '.join(missing)} not found under {cfg.data_root}; "
-                                 f"the data has {', '.join(cmu)}")
-    critic_sources = [datasets.load_3d_source(spec) for spec in cfg.critic_3d]
-    projection_sources = [datasets.load_3d_source(spec) for spec in cfg.projection_3d]
-    given_sources = [datasets.load_2d_source(spec) for spec in cfg.given_2d]
-    datasets.check_disjoint({  # weak supervision: nobody's 2D meets their own 3D, nobody held out is seen
+        raise DataError(f"CMU subject(s) {', '.join(missing)} not found under {cfg.data_root}; "
+                        f"the data has {', '.join(cmu_poses)}")
+    critic_sources = [sources.load_3d_source(spec) for spec in cfg.critic_3d]
+    projection_sources = [sources.load_3d_source(spec) for spec in cfg.projection_3d]
+    given_sources = [sources.load_2d_source(spec) for spec in cfg.given_2d]
+    sources.check_disjoint({  # weak supervision: nobody's 2D meets their own 3D, nobody held out is seen
         "critic": {f"CMU {s}" for s in cfg.critic_subjects}.union(*(src.people for src in critic_sources)),
         "generator": {f"CMU {s}" for s in cfg.projection_subjects}.union(
             *(src.people for src in projection_sources + given_sources)),
         "held-out": {f"CMU {s}" for s in cfg.test_subjects}})
 
-    def gathered(subjects: tuple, sources: list, dims: int = 3) -> np.ndarray:
-        parts = [cmu[s] for s in subjects] + [src.poses for src in sources]
+    def gathered(subjects: tuple, extra: list, dims: int = 3) -> np.ndarray:
+        parts = [cmu_poses[s] for s in subjects] + [src.poses for src in extra]
         return np.concatenate(parts) if parts else np.zeros((0, NUM_JOINTS, dims), np.float32)
 
-    def groups_of(subjects: tuple, sources: list) -> np.ndarray:  # one activity label per pose of gathered()
-        parts = [cmu_groups[s] for s in subjects] + [np.full(len(src.poses), "your data") for src in sources]
+    def groups_of(subjects: tuple, extra: list) -> np.ndarray:  # one activity label per pose of gathered()
+        parts = [cmu_groups[s] for s in subjects] + [np.full(len(src.poses), "your data") for src in extra]
         return np.concatenate(parts) if parts else np.zeros(0, str)
 
     critic_world, critic_groups = gathered(cfg.critic_subjects, critic_sources), groups_of(cfg.critic_subjects,
@@ -72,8 +74,8 @@ def load_training_data(cfg, rng: np.random.Generator) -> TrainingData:
     projection_groups = groups_of(cfg.projection_subjects, projection_sources)
     test_world = gathered(cfg.test_subjects, [])
     if not len(critic_world) or not len(test_world):
-        raise datasets.DataError("the critic needs 3D poses and the evaluation held-out subjects; "
-                                 "give --critic-subjects or --critic-3d, and --test-subjects")
+        raise DataError("the critic needs 3D poses and the evaluation held-out subjects; "
+                        "give --critic-subjects or --critic-3d, and --test-subjects")
     if cfg.augment_projections > 0 and len(projection_world):  # new 2D inputs from recombined limbs
         n_extra = int(len(projection_world) * cfg.augment_projections)
         projection_world = np.concatenate([projection_world,
@@ -86,7 +88,7 @@ def load_training_data(cfg, rng: np.random.Generator) -> TrainingData:
         real_poses = np.concatenate([real_poses, canonicalize(augment.crossover_and_mutate(real_poses, n_extra, rng))])
         critic_groups = np.concatenate([critic_groups, np.full(n_extra, "recombined")])
 
-    mpii_2d, mpii_weights = (datasets.load_mpii_2d(root) if cfg.mpii_fraction > 0
+    mpii_2d, mpii_weights = (load_mpii_2d(root) if cfg.mpii_fraction > 0
                              else (np.zeros((0, NUM_JOINTS, 2), np.float32), np.zeros((0, NUM_JOINTS), np.float32)))
     given_2d = gathered((), given_sources, dims=2)
     given_weights = np.concatenate([src.weights for src in given_sources]) if given_sources else np.zeros((0, NUM_JOINTS))
@@ -96,14 +98,14 @@ def load_training_data(cfg, rng: np.random.Generator) -> TrainingData:
     # the 2D prior's real poses: MPII people with every joint annotated, and their mirror images
     complete = mpii_weights.min(axis=1) > 0 if cfg.weight_2d_prior > 0 else np.zeros(len(mpii_2d), bool)
     if cfg.weight_2d_prior > 0 and not complete.any():
-        raise datasets.DataError("--weight-2d-prior needs MPII 2D poses: give a positive --mpii-fraction")
+        raise DataError("--weight-2d-prior needs MPII 2D poses: give a positive --mpii-fraction")
 
     data = TrainingData(
         real_poses=(real_poses / MM_PER_METRE).astype(np.float32),
         # rare activities (sitting, bending, standing still: what people in front of a webcam do) drawn more often
-        critic_cdf=datasets.balanced_cdf(critic_groups, cfg.group_balance),
+        critic_cdf=balanced_cdf(critic_groups, cfg.group_balance),
         projection_world=projection_world,
-        projection_cdf=datasets.balanced_cdf(projection_groups, cfg.group_balance) if len(projection_groups) else None,
+        projection_cdf=balanced_cdf(projection_groups, cfg.group_balance) if len(projection_groups) else None,
         mpii_2d=mpii_2d, mpii_weights=mpii_weights, given_2d=given_2d, given_weights=given_weights,
         shares=batch_shares(cfg.mpii_fraction if len(mpii_2d) else 0.0, cfg.given_2d_fraction if len(given_2d) else 0.0,
                             has_projections=len(projection_world) > 0),
@@ -145,7 +147,7 @@ class Batches:
         parts, condition = [], torch.zeros(n, 3)
         if n_projected:
             idx = np.searchsorted(d.projection_cdf, self.rng.random(n_projected))
-            projected = datasets.project_random_cameras(d.projection_world[idx], self.rng, noise_px=self.cfg.noise_px)
+            projected = projection.project_random_cameras(d.projection_world[idx], self.rng, noise_px=self.cfg.noise_px)
             parts.append((projected.keypoints_2d, projected.weights))
             if self.camera_input:
                 condition[:n_projected] = self.told_cameras(camera_angles(projected.rotations[:, :2]))
@@ -172,17 +174,27 @@ class Batches:
         return normalize_2d(pose @ rotations[:, :2].transpose(1, 2))[0]
 
 
+def balanced_cdf(labels: np.ndarray, power: float) -> np.ndarray:
+    """Cumulative sampling distribution over poses [N] in which each pose's weight is its group's
+    size ** -power: 0 samples poses uniformly (large groups dominate), 1 gives every group the same
+    share. Draw with np.searchsorted(cdf, rng.random(n))."""
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    weights = counts[inverse].astype(np.float64) ** -power
+    cdf = np.cumsum(weights)
+    return cdf / cdf[-1]
+
+
 def batch_shares(mpii: float, given: float, has_projections: bool) -> tuple[float, float]:
     """Shares of a generator batch from MPII and from given 2D; projections fill the rest, or,
     where there are none, MPII and given 2D share the batch in proportion."""
     if mpii < 0 or given < 0 or mpii + given > 1:
-        raise datasets.DataError(f"--mpii-fraction {mpii} and --given-2d-fraction {given} must be >= 0 and "
-                                 f"add up to at most 1")
+        raise DataError(f"--mpii-fraction {mpii} and --given-2d-fraction {given} must be >= 0 and "
+                        f"add up to at most 1")
     if has_projections:
         return mpii, given
     if mpii + given == 0:
-        raise datasets.DataError("the generator has no 2D poses: give --projection-subjects, --projection-3d, "
-                                 "--given-2d or a positive --mpii-fraction")
+        raise DataError("the generator has no 2D poses: give --projection-subjects, --projection-3d, "
+                        "--given-2d or a positive --mpii-fraction")
     return mpii / (mpii + given), given / (mpii + given)
 
 

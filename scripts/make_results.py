@@ -33,9 +33,10 @@ import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-from models import baseline, datasets, train  # noqa: E402
+from models import baseline, train  # noqa: E402
 from models import evaluate as ev  # noqa: E402
 from models.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
+from models.data import DataError, default_data_root  # noqa: E402
 from core.skeleton import JOINT_NAMES  # noqa: E402
 
 DOCS = REPO_ROOT / "docs"
@@ -379,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
             setattr(args, name, getattr(args, name).resolve())
     started = time.time()
     this_command = "python scripts/make_results.py" + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:]))
-    data_root = args.data_root or datasets.default_data_root()
+    data_root = args.data_root or default_data_root()
     machine = ev.machine_description()
     IMAGES.mkdir(parents=True, exist_ok=True)
     args.runs_dir.mkdir(parents=True, exist_ok=True)
@@ -638,5 +639,5 @@ def write_page(args, rows, shipped, shipped_state, runs, bench, bench_command, e
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except (CheckpointError, datasets.DataError, ev.EvaluationError) as err:
+    except (CheckpointError, DataError, ev.EvaluationError) as err:
         sys.exit(f"error: {err}")

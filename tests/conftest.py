@@ -25,8 +25,8 @@ def data_root() -> Path:
 @pytest.fixture(scope="session")
 def cmu_trials(data_root: Path) -> dict:
     """Every shared CMU take (cmu_mocap/ and cmu_mocap_varied/) as H36M-17 poses, read once."""
-    from models import datasets
-    return datasets.load_cmu_trials(data_root, progress=False)
+    from models.data.cmu import load_cmu_trials
+    return load_cmu_trials(data_root, progress=False)
 
 
 @pytest.fixture(scope="session")

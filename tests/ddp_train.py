@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models import datasets, distributed, train  # noqa: E402
+from models import distributed, train  # noqa: E402
+from models.data import projection  # noqa: E402
 from models.training_data import Batches  # noqa: E402
 
 
@@ -46,7 +47,7 @@ def main(argv: list[str]) -> None:
     # The reprojection loss divides by its batch's weight sum, so it is a mean over samples (and the
     # average of two processes' gradients is the combined batch's) only where every sample weighs the
     # same: no randomly dropped joints in the projected 2D (2% by default), in every run of this helper.
-    datasets.project_random_cameras = functools.partial(datasets.project_random_cameras, dropout_prob=0.0)
+    projection.project_random_cameras = functools.partial(projection.project_random_cameras, dropout_prob=0.0)
     dump = Path(argv[argv.index("--dump") + 1])
     del argv[argv.index("--dump"):argv.index("--dump") + 2]
     combine = 0

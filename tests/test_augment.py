@@ -7,8 +7,8 @@ import pytest
 from models import augment
 from models.augment import LIMBS, joint_angles_valid, torso_frames
 from core.camera import canonicalize
-from models.datasets import bvh_to_h36m
-from models.bvh import read_bvh
+from models.data.bvh import read_bvh
+from models.data.cmu import bvh_to_h36m
 from core.skeleton import BONE_INDEX, JOINT_INDEX, PELVIS, bone_directions, bone_lengths, mirror, poses_from_bones
 
 TORSO_BONES = [BONE_INDEX[n] for n in ("right_hip", "left_hip", "spine", "thorax", "right_shoulder", "left_shoulder")]

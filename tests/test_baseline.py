@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from models import baseline, datasets
+from models import baseline
 from models import evaluate as ev
 from models.checkpoint import load_checkpoint
+from models.data import cmu
 
 
 def test_a_short_supervised_run_beats_the_mean_pose_on_held_out_subjects(data_root, tmp_path):
-    poses = datasets.load_cmu_poses(data_root, progress=False)  # read once, shared by the three parts
+    poses = cmu.load_cmu_poses(data_root, progress=False)  # read once, shared by the three parts
     cfg = baseline.BaselineConfig(data_root=str(data_root), out_dir=str(tmp_path), steps=300, width=256,
                                   batch_size=256, eval_every=300, eval_frames=500)
     history = baseline.train(cfg, poses)
@@ -17,7 +18,7 @@ def test_a_short_supervised_run_beats_the_mean_pose_on_held_out_subjects(data_ro
     assert state["model_kind"] == baseline.MODEL_KIND and state["model_config"]["width"] == 256
     assert np.mean(history["loss"][-3:]) < 0.5 * np.mean(history["loss"][:2])  # it learns
 
-    test_world = np.concatenate([poses[s] for s in datasets.TEST_SUBJECTS])
+    test_world = np.concatenate([poses[s] for s in cmu.TEST_SUBJECTS])
     held_out = ev.make_eval_set(test_world, n_frames=1500, noise_px=4.0, seed=99)
     kp, gt = held_out.keypoints_2d, held_out.poses_camera
     lifted = ev.load_predictor(str(tmp_path / "checkpoint.pt")).lift(kp)

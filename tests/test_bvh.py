@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.bvh import BVHError, forward_kinematics, read_bvh
+from models.data.bvh import BVHError, forward_kinematics, read_bvh
 
 # Root: 6 channels in one order; "leg" and "arm" use two other rotation orders; End Sites.
 TINY_BVH = """HIERARCHY

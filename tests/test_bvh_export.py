@@ -59,8 +59,8 @@ def to_world(poses_mm: np.ndarray, root: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def cmu_walk(data_root) -> np.ndarray:
     """A real CMU walk (07_01, 30 fps) in the world frame: arms swing, knees bend."""
-    from models.bvh import read_bvh
-    from models.datasets import bvh_to_h36m
+    from models.data.bvh import read_bvh
+    from models.data.cmu import bvh_to_h36m
     walk = bvh_to_h36m(read_bvh(data_root / "cmu_mocap" / "daz_friendly" / "07" / "07_01.bvh"), fps=30)
     walk = walk.astype(np.float64)
     return to_world(walk, np.array([0.0, 0.0, -3.0]))   # its floor at y = 0, walking through the room

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 
 from evaluation import cross_motion
-from models import datasets
+from models.data import cmu
 
 
-@pytest.mark.parametrize("group", list(datasets.ACTIVITY_GROUPS))
+@pytest.mark.parametrize("group", list(cmu.ACTIVITY_GROUPS))
 def test_each_group_is_held_out_whole_and_the_rest_split_without_overlap(cmu_trials, group):
     held, critic, projection = cross_motion.split(cmu_trials, group)
     subjects = {t.split("_")[0] for t in cmu_trials}
@@ -14,7 +14,7 @@ def test_each_group_is_held_out_whole_and_the_rest_split_without_overlap(cmu_tri
     assert not (set(held) & set(critic)) and not (set(held) & set(projection)) and not (set(critic) & set(projection))
     # nobody who trains performs the held-out activity, and every take of it is scored
     trained_takes = [t for t in cmu_trials if t.split("_")[0] in critic + projection]
-    assert all(datasets.activity_group(t) != group for t in trained_takes)
+    assert all(cmu.activity_group(t) != group for t in trained_takes)
     frames = sum(len(p) for t, p in cmu_trials.items() if t.split("_")[0] in critic)
     others = sum(len(p) for t, p in cmu_trials.items() if t.split("_")[0] in projection)
     assert 0.5 < frames / others < 2.0   # both sides of the weak supervision get a fair share

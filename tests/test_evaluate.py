@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models import datasets, evaluate as ev
+from models import evaluate as ev
 from core.camera import random_camera_rotations
 from models.checkpoint import load_checkpoint
 from core.skeleton import JOINT_NAMES, NUM_JOINTS, PELVIS
+from models.data.projection import jitter_2d
 from tests.poses import reaching_pose, standing_pose
-from tests.test_eval_formats import POSE, matlab_variables, write_mat_v73, write_videopose3d_npz
+from tests.dataset_files import POSE, matlab_variables, write_mat_v73, write_videopose3d_npz
 
 SUMMARY_KEYS = {"frames", "mpjpe", "pa_mpjpe", "n_mpjpe", "pck150", "auc"}
 
@@ -173,8 +174,8 @@ def test_mean_pose_rotation_fit_recovers_a_known_camera():
 def test_perturbations_keep_the_frames_and_drop_exactly_n_joints():
     rng = np.random.default_rng(0)
     keypoints = standing_pose()[None, :, :2].repeat(50, axis=0) + rng.normal(0, 1, (50, NUM_JOINTS, 2)) + 300
-    np.testing.assert_array_equal(datasets.jitter_2d(keypoints, 0.0, rng), keypoints)
-    jittered = datasets.jitter_2d(keypoints, 8.0, rng)
+    np.testing.assert_array_equal(jitter_2d(keypoints, 0.0, rng), keypoints)
+    jittered = jitter_2d(keypoints, 8.0, rng)
     size = np.ptp(keypoints[..., 1], axis=1).mean()  # the standing person is taller than wide
     assert np.std(jittered - keypoints) == pytest.approx(8.0 * size / 500.0, rel=0.1)  # 8 px per 500 px of person
     dropped = ev.drop_joints(keypoints, 3, rng)

@@ -4,15 +4,15 @@ import json
 import numpy as np
 import pytest
 
-from models import train, training_data
+from models import train
 from models.checkpoint import load_checkpoint
 from tests.conftest import TINY_TRAINING
 
 
 def test_losses_move_the_way_they_should(tiny_training_run, data_root):
     import torch
-    from models import datasets
     from core.camera import canonicalize
+    from models.data import cmu
     from models.negatives import reflected_in_depth
     from models.repnet import Critic, RepNetConfig
     out_dir, history = tiny_training_run
@@ -31,8 +31,8 @@ def test_losses_move_the_way_they_should(tiny_training_run, data_root):
     state = load_checkpoint(out_dir / "checkpoint.pt")
     critic = Critic(RepNetConfig(**state["model_config"]))
     critic.load_state_dict(state["critic"])
-    cmu = datasets.load_cmu_poses(data_root, progress=False)
-    poses = np.concatenate([cmu[s] for s in datasets.CRITIC_SUBJECTS])
+    cmu_poses = cmu.load_cmu_poses(data_root, progress=False)
+    poses = np.concatenate([cmu_poses[s] for s in cmu.CRITIC_SUBJECTS])
     real = torch.from_numpy(canonicalize(poses[np.random.default_rng(0).choice(len(poses), 500)]) / 1000.0).float()
     with torch.no_grad():
         margin = critic(real).mean() - critic(reflected_in_depth(real)).mean()
@@ -90,19 +90,21 @@ def test_weight_average_is_what_is_saved_and_resumes_exactly(data_root, tmp_path
 def _h36m_files(data_root, folder) -> tuple[str, str]:
     """data_3d_h36m.npz (S1: CMU 07 walking, S5: CMU 13 jumping) and data_2d_h36m_gt.npz (S7: CMU
     08 seen by 4 cameras), written in VideoPose3D's formats: 32 joints, metres, z up; pixels."""
-    from models import datasets
-    cmu = datasets.load_cmu_poses(data_root, progress=False)
+    from models.data.cmu import load_cmu_poses
+    from models.data.h36m import H36M_32_TO_17, H36M_Z_UP_TO_Y_DOWN
+    from models.data.projection import project_random_cameras
+    cmu = load_cmu_poses(data_root, progress=False)
 
     def as_h36m_32(poses_mm_y_down):
         full = np.zeros((len(poses_mm_y_down), 32, 3))
-        full[:, list(datasets.H36M_32_TO_17)] = poses_mm_y_down @ datasets.H36M_Z_UP_TO_Y_DOWN / 1000.0
+        full[:, list(H36M_32_TO_17)] = poses_mm_y_down @ H36M_Z_UP_TO_Y_DOWN / 1000.0
         return full
 
     path_3d, path_2d = folder / "data_3d_h36m.npz", folder / "data_2d_h36m_gt.npz"
     np.savez_compressed(path_3d, positions_3d={"S1": {"Walking": as_h36m_32(cmu["07"][:200])},
                                                "S5": {"Jumping": as_h36m_32(cmu["13"][:100])}})
     rng = np.random.default_rng(0)
-    cameras = [datasets.project_random_cameras(cmu["08"][:150], rng).keypoints_2d for _ in range(4)]
+    cameras = [project_random_cameras(cmu["08"][:150], rng).keypoints_2d for _ in range(4)]
     cameras[0][3, 5] = np.nan          # a frame with a missing coordinate is left out
     np.savez_compressed(path_2d, positions_2d={"S7": {"Walking": cameras}},
                         metadata={"layout_name": "h36m", "num_joints": 17})
@@ -136,40 +138,18 @@ def test_view_consistency_is_trained_only_when_asked_for(data_root, tmp_path):
 
 
 def test_a_person_in_two_groups_is_refused(data_root, tmp_path):
-    from models import datasets
+    from models.data import DataError
     path_3d, _ = _h36m_files(data_root, tmp_path)
     base = ["--data-root", str(data_root), "--out-dir", str(tmp_path / "run"), *SMALL]
-    with pytest.raises(datasets.DataError, match="H36M S1 in both the critic and the generator data"):
+    with pytest.raises(DataError, match="H36M S1 in both the critic and the generator data"):
         train.main(base + ["--critic-3d", f"{path_3d}:S1", "--projection-3d", f"{path_3d}:S1,S5"])
     held_out = str(data_root / "cmu_mocap" / "daz_friendly" / "02")
-    with pytest.raises(datasets.DataError, match="CMU 02 in both the generator and the held-out data"):
+    with pytest.raises(DataError, match="CMU 02 in both the generator and the held-out data"):
         train.main(base + ["--projection-3d", held_out])
-    with pytest.raises(datasets.DataError, match="CMU 60 in both the critic and the generator data"):
+    with pytest.raises(DataError, match="CMU 60 in both the critic and the generator data"):
         train.main(base + ["--projection-subjects", "03", "60"])
-    with pytest.raises(datasets.DataError, match="CMU subject.s. 99 not found"):
+    with pytest.raises(DataError, match="CMU subject.s. 99 not found"):
         train.main(base + ["--critic-subjects", "99"])
-
-
-def test_batch_shares():
-    from models import datasets
-    assert training_data.batch_shares(0.3, 0.0, has_projections=True) == (0.3, 0.0)
-    assert training_data.batch_shares(0.3, 0.1, has_projections=False) == pytest.approx((0.75, 0.25))
-    with pytest.raises(datasets.DataError, match="add up to at most 1"):
-        training_data.batch_shares(0.8, 0.3, has_projections=True)
-    with pytest.raises(datasets.DataError, match="the generator has no 2D poses"):
-        training_data.batch_shares(0.0, 0.0, has_projections=False)
-
-
-def test_mirrored_2d_poses_swap_sides_and_carry_their_missing_joints_along():
-    from core.skeleton import JOINT_INDEX
-    keypoints = np.random.default_rng(0).uniform(100, 500, (2, 17, 2))
-    weights = np.ones((2, 17))
-    weights[0, JOINT_INDEX["left_wrist"]] = 0.0                         # missing in the first pose
-    both, both_weights = training_data.with_mirrored_2d(keypoints, weights)
-    assert both.shape == (4, 17, 2) and np.array_equal(both[:2], keypoints)
-    left, right = JOINT_INDEX["left_wrist"], JOINT_INDEX["right_wrist"]
-    assert both[2, right, 0] == -keypoints[0, left, 0] and both[2, right, 1] == keypoints[0, left, 1]
-    assert both_weights[2, right] == 0.0 and both_weights[2, left] == 1.0
 
 
 def test_camera_input_and_2d_prior_train_and_resume(data_root, tmp_path):

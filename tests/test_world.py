@@ -24,8 +24,8 @@ def test_focal_length_uses_the_longer_side_and_refuses_an_absurd_fov():
 def seen_walk(data_root):
     """A real CMU walk (07_01, 3.8 m) in the world (mm, y down, floor y = 0), projected through a
     pinhole 1.4 m above the floor, off to the side, that the person walks towards and across."""
-    from models.bvh import read_bvh
-    from models.datasets import bvh_to_h36m
+    from models.data.bvh import read_bvh
+    from models.data.cmu import bvh_to_h36m
     walk = bvh_to_h36m(read_bvh(data_root / "cmu_mocap" / "daz_friendly" / "07" / "07_01.bvh"), fps=30)
     walk = walk.astype(np.float64)
     position = np.array([3000.0, -CAMERA_HEIGHT_M * 1000.0, -4500.0])

@@ -1,194 +1,137 @@
-"""Readers for the evaluation data users bring, in its standard formats (we cannot ship it).
-
-- MPI-INF-3DHP test set: ``TS1..TS6/annot_data.mat`` as downloaded (MATLAB v7.3, i.e. HDF5).
-- Human3.6M Protocol 1/2: VideoPose3D's ``data_3d_h36m.npz`` / ``data_2d_h36m_gt.npz`` (read by
-  models.datasets), turned into per-camera sequences with the published camera extrinsics below.
+"""Human3.6M, read from the files users bring (it cannot be shipped): VideoPose3D's
+data_3d_h36m.npz and data_2d_h36m_gt.npz (or detections in H36M layout), the dataset's published
+cameras, and the per-camera sequences of Protocols 1 and 2 (test subjects S9 and S11).
 
 Everything comes out in the project's conventions (core.skeleton, core.camera): H36M-17 joint
-order, millimetres, camera frame x right / y down / z forward, pixels with y down.
+order, millimetres, world and camera frames y down (camera: x right, y down, z forward), pixels.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+import io
+import pickle
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-import h5py
 import numpy as np
 
-# The loader's z-up -> y-down world rotation, so the extrinsics can be applied to what it returns.
-from models.datasets import H36M_Z_UP_TO_Y_DOWN
-from models.datasets import DataError, load_h36m_2d, load_h36m_3d
-from core.skeleton import NUM_JOINTS
+from core.skeleton import MM_PER_METRE, NUM_JOINTS
+from models.data import DataError, EvalFormatError
+
+# ---- the files: VideoPose3D's .npz formats ----------------------------------------------------
+
+# H36M's 32-joint layout -> H36M-17 (as VideoPose3D's h36m_dataset.py keeps them).
+H36M_32_TO_17: tuple[int, ...] = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
 
 
-class EvalFormatError(DataError):
-    """An evaluation file that is missing, or not in the format the reader expects."""
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles dicts, lists and numpy arrays, nothing else: the .npz files hold pickled
+    objects, and a plain pickle.load would run whatever code a crafted file asks for."""
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+                ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        if module == "numpy._core.multiarray":   # written by numpy 2, read by numpy 1
+            module = "numpy.core.multiarray"
+        return super().find_class(module, name)
 
 
-# =========================================================================== MPI-INF-3DHP test set
-
-# The 17 joints of the test-set annotations (mpii_get_joints('relevant') in the 3DHP code).
-MPI_INF_3DHP_JOINT_NAMES: tuple[str, ...] = (
-    "head_top", "neck",
-    "right_shoulder", "right_elbow", "right_wrist",
-    "left_shoulder", "left_elbow", "left_wrist",
-    "right_hip", "right_knee", "right_ankle",
-    "left_hip", "left_knee", "left_ankle",
-    "pelvis", "spine", "head",
-)
-
-# H36M-17 joint i is 3DHP joint MPI_INF_3DHP_TO_H36M[i]. Limbs, pelvis and spine match by name.
-# The neck and head points differ between the datasets; we follow the usual lifting-literature
-# correspondence, matching positions rather than names:
-#   H36M thorax    <- 3DHP neck     (base of the neck, between the shoulders: H36M's thorax);
-#   H36M neck_nose <- 3DHP head     (a point inside the head at about nose level);
-#   H36M head      <- 3DHP head_top (the crown; H36M's "head" is the head top too).
-MPI_INF_3DHP_TO_H36M: tuple[int, ...] = tuple(MPI_INF_3DHP_JOINT_NAMES.index(name) for name in (
-    "pelvis", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
-    "spine", "neck", "head", "head_top",
-    "left_shoulder", "left_elbow", "left_wrist", "right_shoulder", "right_elbow", "right_wrist",
-))
-
-# Activity ids in activity_annotation (mpii_get_activity_name.m).
-MPI_INF_3DHP_ACTIVITIES: dict[int, str] = {
-    1: "Standing/Walking", 2: "Exercising", 3: "Sitting", 4: "Reaching/Crouching",
-    5: "On The Floor", 6: "Sports", 7: "Miscellaneous",
-}
-
-# The 14 joints behind the official PCK/AUC "Total" (mpii_get_pck_auc_joint_groups.m: head top,
-# neck, shoulders, elbows, wrists, hips, knees, ankles; not pelvis, spine or head), as H36M indices.
-MPI_INF_3DHP_PCK_JOINTS: tuple[int, ...] = tuple(
-    h36m for h36m, mpi in enumerate(MPI_INF_3DHP_TO_H36M)
-    if MPI_INF_3DHP_JOINT_NAMES[mpi] not in ("pelvis", "spine", "head"))
-
-# Image sizes (width, height): TS1-4 studio cameras, TS5-6 outdoor camera.
-MPI_INF_3DHP_IMAGE_SIZES: dict[str, tuple[int, int]] = {
-    "TS1": (2048, 2048), "TS2": (2048, 2048), "TS3": (2048, 2048), "TS4": (2048, 2048),
-    "TS5": (1920, 1080), "TS6": (1920, 1080),
-}
-MPI_INF_3DHP_TEST_SEQUENCES: tuple[str, ...] = tuple(MPI_INF_3DHP_IMAGE_SIZES)
-
-_3DHP_KEYS = ("annot2", "annot3", "univ_annot3", "valid_frame", "activity_annotation")
-
-
-@dataclass
-class MpiInf3dhpSequence:
-    """One MPI-INF-3DHP test sequence in H36M-17 order. F frames, all of them (use `valid`)."""
-    name: str                        # "TS1" .. "TS6" (the folder name)
-    keypoints_2d: np.ndarray         # [F, 17, 2] pixels, y down (annot2)
-    poses_3d: np.ndarray             # [F, 17, 3] mm, camera frame, y down (annot3; consistent with the 2D)
-    poses_3d_universal: np.ndarray   # [F, 17, 3] mm, rescaled to the H36M "universal" skeleton height
-                                     # (univ_annot3: what the official evaluation script scores against)
-    activity_ids: np.ndarray         # [F] int, keys of MPI_INF_3DHP_ACTIVITIES (0 if unlabelled)
-    valid: np.ndarray                # [F] bool, the frames the official evaluation uses
-    image_size: tuple[int, int] | None  # (width, height) for TS1..TS6, else None
-
-    @property
-    def activity_names(self) -> np.ndarray:
-        """[F] activity name per frame ('' where unlabelled)."""
-        return np.array([MPI_INF_3DHP_ACTIVITIES.get(int(i), "") for i in self.activity_ids])
-
-
-def _read_mat(path: Path) -> tuple[dict[str, np.ndarray], bool]:
-    """The 3DHP variables of a .mat file and whether they are in h5py (reversed) axis order."""
-    if h5py.is_hdf5(path):  # MATLAB v7.3: HDF5, which stores arrays with the axes reversed
-        with h5py.File(path, "r") as f:
-            missing = [k for k in _3DHP_KEYS if k not in f]
-            if missing:
-                raise EvalFormatError(f"{path} lacks {', '.join(missing)} (found: {', '.join(sorted(f))}); "
-                                      "expected an MPI-INF-3DHP test-set annot_data.mat")
-            return {k: np.asarray(f[k]) for k in _3DHP_KEYS}, True
-    try:  # older v5 .mat: read with scipy only if the user already has it (not a dependency)
-        from scipy.io import loadmat
-    except ImportError:
-        raise EvalFormatError(f"{path} is not a MATLAB v7.3 (HDF5) file; reading an older .mat needs scipy "
-                              "(pip install scipy) or re-save it in MATLAB with save(..., '-v7.3')") from None
+def _read_npz_object(path: Path, key: str):
+    """The pickled object stored under `key` of an .npz, read with _ArraysOnly."""
     try:
-        data = loadmat(path)
-    except Exception as err:  # scipy raises several types for non-.mat input
-        raise EvalFormatError(f"{path} is not a readable .mat file ({err})") from None
-    missing = [k for k in _3DHP_KEYS if k not in data]
-    if missing:
-        raise EvalFormatError(f"{path} lacks {', '.join(missing)}; expected an MPI-INF-3DHP test-set annot_data.mat")
-    return {k: np.asarray(data[k]) for k in _3DHP_KEYS}, False
+        with zipfile.ZipFile(path) as archive:
+            raw = archive.read(f"{key}.npy")
+    except FileNotFoundError:
+        raise DataError(f"Human3.6M file not found: {path}") from None
+    except (zipfile.BadZipFile, OSError) as err:
+        raise DataError(f"{path}: not an .npz archive ({err})") from None
+    except KeyError:
+        raise DataError(f"{path}: no {key!r} entry; expected a VideoPose3D-format Human3.6M file") from None
+    stream = io.BytesIO(raw)
+    try:
+        version = np.lib.format.read_magic(stream)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        _, _, dtype = read_header(stream)
+        if dtype.hasobject:
+            array = _ArraysOnly(stream).load()
+        else:
+            stream.seek(0)
+            array = np.lib.format.read_array(stream)
+    except (ValueError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as err:
+        raise DataError(f"{path}: {key!r} is not a plain dict of arrays ({err})") from None
+    return array.item() if isinstance(array, np.ndarray) and array.shape == () else array
 
 
-def _frames_joints(array: np.ndarray, dims: int, reversed_axes: bool, what: str, path: Path) -> np.ndarray:
-    """MATLAB's dims x 17 x 1 x F as [F, 17, dims] (h5py shows it as F x 1 x 17 x dims)."""
-    if reversed_axes:
-        ok = array.ndim >= 2 and array.shape[-2:] == (17, dims)
-        result = array.reshape(-1, 17, dims) if ok else None
-    else:
-        ok = array.ndim >= 2 and array.shape[:2] == (dims, 17)
-        result = array.reshape(dims, 17, -1).transpose(2, 1, 0) if ok else None
-    if result is None:
-        raise EvalFormatError(f"{what} in {path} has shape {array.shape}; expected MATLAB {dims}x17x1xF "
-                              "(17 test-set joints)")
-    return result.astype(np.float64)
+def _h36m_joints(array, where: str, dims: int) -> np.ndarray:
+    array = np.asarray(array)
+    if array.dtype.kind != "f" or array.ndim != 3 or array.shape[2] != dims or array.shape[1] not in (17, 32):
+        raise DataError(f"{where}: expected float [frames, 32 or 17, {dims}], got {array.dtype} {array.shape}")
+    return array[:, list(H36M_32_TO_17)] if array.shape[1] == 32 else array
 
 
-def _check_y_down(keypoints_2d: np.ndarray, poses_3d: np.ndarray, valid: np.ndarray, path: Path) -> None:
-    """annot2 is the pinhole projection of annot3; with y down, image v grows with Y / Z.
+def _select_subjects(data, path: Path, subjects: Iterable[str] | None, key: str) -> list[str]:
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise DataError(f"{path}: {key!r} is not a dict of subjects -> dict of actions")
+    wanted = list(data) if subjects is None else list(subjects)
+    unknown = [s for s in wanted if s not in data]
+    if unknown:
+        raise DataError(f"{path}: no subject {unknown[0]!r}; the file has {', '.join(sorted(data))}")
+    return wanted
 
-    A y-up frame (negative slope) or unrelated arrays (no correlation) would make every 3D error
-    silently wrong, so refuse them instead.
+
+# H36M world is z up, metres; (x, y, z) -> (x, -z, y) is a proper rotation (90 degrees about x)
+# that sends up to -y (y down), then metres -> mm.
+H36M_Z_UP_TO_Y_DOWN = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+
+
+def load_h36m_3d(path: str | Path, subjects: Iterable[str] | None = None) -> dict[tuple[str, str], np.ndarray]:
+    """VideoPose3D's data_3d_h36m.npz ('positions_3d': subject -> action -> [F, 32, 3] metres,
+    world frame z up) as {(subject, action): [F, 17, 3] float32 mm, world frame y down}.
+
+    Only trust files you made or got from a known source: the format stores pickled objects.
+    This reader unpickles nothing but dicts and numpy arrays and checks every shape.
     """
-    depth = poses_3d[..., 2]
-    use = valid[:, None] & (depth > 1.0) & np.isfinite(keypoints_2d).all(-1) & np.isfinite(poses_3d).all(-1)
-    if use.sum() < 3:
-        return
-    ratio, v = poses_3d[..., 1][use] / depth[use], keypoints_2d[..., 1][use]
-    if ratio.std() == 0 or v.std() == 0:
-        return
-    correlation = np.corrcoef(ratio, v)[0, 1]
-    if not correlation > 0.5:  # a y-up frame gives about -1, unrelated arrays about 0
-        raise EvalFormatError(
-            f"annot2 in {path} is not a y-down projection of annot3 (correlation of v with Y/Z: "
-            f"{correlation:.2f}); expected the unmodified MPI-INF-3DHP test-set annotations")
-
-
-def load_mpi_inf_3dhp_sequence(path: str | Path) -> MpiInf3dhpSequence:
-    """Read one test sequence: a ``TSi`` folder or its ``annot_data.mat``, mapped to H36M-17."""
     path = Path(path)
-    if path.is_dir():
-        path = path / "annot_data.mat"
-    if not path.is_file():
-        raise EvalFormatError(f"{path} not found; point to an MPI-INF-3DHP test-set folder TS1..TS6 "
-                              "or its annot_data.mat")
-    data, reversed_axes = _read_mat(path)
-    to_h36m = list(MPI_INF_3DHP_TO_H36M)
-    keypoints_2d = _frames_joints(data["annot2"], 2, reversed_axes, "annot2", path)[:, to_h36m]
-    poses_3d = _frames_joints(data["annot3"], 3, reversed_axes, "annot3", path)[:, to_h36m]
-    universal = _frames_joints(data["univ_annot3"], 3, reversed_axes, "univ_annot3", path)[:, to_h36m]
-    valid = data["valid_frame"].ravel() > 0     # 1 x F or F x 1: either way one value per frame
-    activity = data["activity_annotation"].ravel()
-    frames = len(poses_3d)
-    if not (len(keypoints_2d) == len(universal) == len(valid) == len(activity) == frames):
-        raise EvalFormatError(
-            f"{path}: frame counts differ (annot2 {len(keypoints_2d)}, annot3 {frames}, univ_annot3 "
-            f"{len(universal)}, valid_frame {len(valid)}, activity_annotation {len(activity)})")
-    _check_y_down(keypoints_2d, poses_3d, valid, path)
-    name = path.parent.name
-    return MpiInf3dhpSequence(
-        name=name, keypoints_2d=keypoints_2d, poses_3d=poses_3d, poses_3d_universal=universal,
-        activity_ids=np.nan_to_num(activity).astype(np.int64), valid=valid,
-        image_size=MPI_INF_3DHP_IMAGE_SIZES.get(name))
+    data = _read_npz_object(path, "positions_3d")
+    out = {}
+    for subject in _select_subjects(data, path, subjects, "positions_3d"):
+        for action, positions in data[subject].items():
+            joints = _h36m_joints(positions, f"{path}: {subject}/{action}", 3)
+            out[(subject, action)] = (joints @ H36M_Z_UP_TO_Y_DOWN.T * MM_PER_METRE).astype(np.float32)
+    return out
 
 
-def load_mpi_inf_3dhp_test_set(root: str | Path, sequences: Sequence[str] = MPI_INF_3DHP_TEST_SEQUENCES
-                               ) -> dict[str, MpiInf3dhpSequence]:
-    """Read ``root/TS1..TS6/annot_data.mat`` (the extracted mpi_inf_3dhp_test_set folder)."""
-    root = Path(root)
-    missing = [s for s in sequences if not (root / s / "annot_data.mat").is_file()]
-    if missing:
-        raise EvalFormatError(f"{root} lacks {', '.join(s + '/annot_data.mat' for s in missing)}; "
-                              "point to the extracted mpi_inf_3dhp_test_set folder")
-    return {s: load_mpi_inf_3dhp_sequence(root / s / "annot_data.mat") for s in sequences}
+def load_h36m_2d(path: str | Path, subjects: Iterable[str] | None = None) -> dict[tuple[str, str, int], np.ndarray]:
+    """VideoPose3D's data_2d_h36m_gt.npz or a detections file in H36M layout ('positions_2d':
+    subject -> action -> list of 4 cameras [F, 17, 2] pixels; 'metadata' with layout_name 'h36m', or num_joints 17 in the ground-truth file)
+    as {(subject, action, camera index): [F, 17, 2] float32 pixels}. Detection files in COCO
+    layout are refused (their joint order differs). Same trust note as load_h36m_3d."""
+    path = Path(path)
+    metadata = _read_npz_object(path, "metadata")
+    if not isinstance(metadata, dict):
+        raise DataError(f"{path}: no 'metadata' dict; expected VideoPose3D's 2D npz format")
+    # Detection files name their layout; the ground-truth file only gives num_joints (17 = H36M order).
+    layout = metadata.get("layout_name", "h36m" if metadata.get("num_joints") == 17 else None)
+    if layout != "h36m":
+        raise DataError(f"{path}: 2D layout {layout!r} is not 'h36m'; only H36M-ordered keypoints are supported")
+    data = _read_npz_object(path, "positions_2d")
+    out = {}
+    for subject in _select_subjects(data, path, subjects, "positions_2d"):
+        for action, cameras in data[subject].items():
+            if not isinstance(cameras, (list, tuple)):
+                raise DataError(f"{path}: {subject}/{action} is not a list of cameras")
+            for c, keypoints in enumerate(cameras):
+                where = f"{path}: {subject}/{action} camera {c}"
+                out[(subject, action, c)] = _h36m_joints(keypoints, where, 2).astype(np.float32)
+    return out
 
 
-# =========================================================================== Human3.6M
+# ---- the cameras, and the per-camera sequences of Protocols 1 and 2 ---------------------------
 
 H36M_TRAIN_SUBJECTS: tuple[str, ...] = ("S1", "S5", "S6", "S7", "S8")
 H36M_TEST_SUBJECTS: tuple[str, ...] = ("S9", "S11")
@@ -338,7 +281,7 @@ def h36m_sequences(poses_world: Mapping[tuple[str, str], np.ndarray],
                    subjects: Sequence[str] = H36M_TEST_SUBJECTS) -> Iterator[H36MSequence]:
     """Every (subject, action, camera) of `subjects` with its 2D keypoints and camera-frame 3D poses.
 
-    Takes what models.datasets returns: poses_world from load_h36m_3d ({(subject, action):
+    Takes what the readers above return: poses_world from load_h36m_3d ({(subject, action):
     [F, 17, 3] mm, world y down}) and keypoints_2d from load_h36m_2d ({(subject, action, camera):
     [F, 17, 2] pixels}). Protocols 1 and 2 test on S9 and S11 (train on H36M_TRAIN_SUBJECTS).
     Where 2D and 3D frame counts differ, both are cut to the shorter, as VideoPose3D does.
