@@ -10,7 +10,7 @@ compute; int8: onnxruntime dynamic quantization). Without a checkpoint only the 
 and batch 256 (throughput: frames per second), on one thread and on all cores; torch eager runs
 the same network (models.repnet.ContractLifter) for comparison, on the GPU too where torch sees one.
 Accuracy of each variant on the held-out CMU subjects (detector-like 2D) is measured with
-models.evaluate, so that a faster variant's cost in millimetres is in the same table.
+evaluation.held_out's scoring, so that a faster variant's cost in millimetres is in the same table.
 
 The machine (CPU model, cores) is printed with the table. Other work on a shared machine only
 ever slows a run down: each figure is the best of --repeats rounds.
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.evaluate import machine_description
+from evaluation.machine import machine_description
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,7 +92,8 @@ def bench_torch(lifter, threads: int | None, batch: int, repeats: int, device: s
 
 def accuracy(path: Path, data) -> dict:
     """MPJPE and PA-MPJPE (mm) of an ONNX variant on the CMU detector-like condition."""
-    from models.evaluate import onnx_predictor, score
+    from evaluation.predictors import onnx_predictor
+    from evaluation.scoring import score
     realistic = next(iter(data.extra_conditions.values()))
     s = score(onnx_predictor(path).lift(realistic), data.poses_camera)["summary"]
     return {"mpjpe": s["mpjpe"], "pa_mpjpe": s["pa_mpjpe"]}
@@ -123,8 +124,8 @@ def run(checkpoint: Path | None, model: Path | None, repeats: int = 3, with_accu
             variants = {"fp32": model}
         data = None
         if with_accuracy:
+            from evaluation.protocols import cmu_test_data
             from models.data import DataError, default_data_root
-            from models.evaluate import cmu_test_data
             try:
                 data = cmu_test_data(data_root or default_data_root())
             except DataError as err:

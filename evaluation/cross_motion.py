@@ -10,7 +10,7 @@ on everyone else (weakly supervised, the shipped recipe at a shorter schedule: c
 subjects disjoint as always) and so is the supervised baseline (models.baseline: the same poses,
 paired with their 2D). Both are then scored on the group's takes, projected through fixed random
 cameras with detector-like 2D noise (models.data.projection.DETECTOR_LIKE). The held-out split of
-models.evaluate shares its motions with training; this one does not.
+evaluation.held_out shares its motions with training; this one does not.
 
 Trained models are kept under --out-dir/held-out-<subjects>/ (kicks, cartwheels and yoga are all
 subject 144's, so they share one pair of models), so an interrupted run resumes where it stopped
@@ -27,10 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from core import metrics
+from evaluation.predictors import Predictor, checkpoint_predictor, onnx_predictor
 from models import baseline, train
 from models.data import DataError, cmu, default_data_root
 from models.data.projection import DETECTOR_LIKE
-from models.evaluate import Predictor, checkpoint_predictor, make_eval_set, onnx_predictor
+from models.validation import make_eval_set
 
 SEED = 4321            # the test cameras and noise: every model sees the same inputs
 MAX_TEST_FRAMES = 2000  # per group, drawn evenly from its takes

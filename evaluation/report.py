@@ -6,7 +6,7 @@
 Three parts, most telling first: the cross-motion protocol (read from its JSON, see
 evaluation/cross_motion.py), the checks on the shared real videos (run here, with the camera lock
 and without, and for --compare models), and the in-distribution held-out CMU split
-(models.evaluate), marked as such. A figure shows the squat video frame by frame.
+(evaluation.held_out), marked as such. A figure shows the squat video frame by frame.
 """
 from __future__ import annotations
 
@@ -20,10 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation import real_video
-from models.data import default_data_root
 from core.camera import camera_angles
-from models.evaluate import cmu_test_data, evaluate, headline, load_predictor, machine_description
+from evaluation import real_video
+from evaluation.machine import machine_description
+from evaluation.predictors import load_predictor
+from evaluation.protocols import cmu_test_data
+from evaluation.scoring import evaluate, headline
+from models.data import default_data_root
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PAGE = REPO_ROOT / "docs" / "generalization.md"
@@ -161,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"- {held_out['name']}: MPJPE {held_out['summary']['mpjpe']:.1f} mm, PA-MPJPE "
         f"{held_out['summary']['pa_mpjpe']:.1f} mm, PCK@150 {held_out['summary']['pck150']:.1f}%, "
-        f"AUC {held_out['summary']['auc']:.1f}% (`python -m models.evaluate --model {shown(args.model)}`)",
+        f"AUC {held_out['summary']['auc']:.1f}% (`python -m evaluation.held_out --model {shown(args.model)}`)",
         "",
     ]
     args.output.write_text("\n".join(lines))

@@ -30,10 +30,10 @@ from tqdm import tqdm
 from core.skeleton import MM_PER_METRE
 from models.checkpoint import CheckpointError, save_checkpoint
 from models.data import DataError, cmu, default_data_root, projection
-from models.evaluate import evaluate_lifter, make_eval_set
 from models.repnet import PoseAndCamera, RepNetConfig, normalize_2d
+from models.validation import evaluate_lifter, make_eval_set
 
-MODEL_KIND = "supervised_baseline"   # checkpoints say so: models.evaluate then skips the camera rotation
+MODEL_KIND = "supervised_baseline"   # checkpoints say so: evaluation then skips the camera rotation
 
 
 @dataclass

@@ -32,12 +32,12 @@ from core.camera import TRAINING_ELEVATION_DEG, camera_angles
 from models import distributed
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.data import DataError, cmu, default_data_root
-from models.evaluate import evaluate_lifter
 from models.losses import (camera_elevation_loss, camera_loss, critic_loss, given_camera_loss, reprojection_loss,
                            view_consistency_loss)
 from models.negatives import limb_flipped_in_depth, reflected_in_depth
 from models.repnet import Critic, Critic2D, PoseAndCamera, RepNetConfig, reproject
 from models.training_data import Batches, TrainingData, describe_data, load_training_data
+from models.validation import evaluate_lifter
 
 
 @dataclass

@@ -21,9 +21,9 @@ from core.skeleton import MIRROR_PERMUTATION, MM_PER_METRE, NUM_JOINTS, mirror
 from models import augment
 from models.data import DataError, cmu, projection, sources
 from models.data.mpii import load_mpii_2d
-from models.evaluate import EvalSet, make_eval_set
 from models.losses import default_joint_weights
 from models.repnet import camera_condition, normalize_2d
+from models.validation import EvalSet, make_eval_set
 
 
 @dataclass

@@ -10,7 +10,7 @@ In order:
    augmentation, all on one short schedule (--steps, --width: shorter than the shipped model's),
    and the supervised baseline (models/baseline.py) of the same width on paired 2D-3D;
 2. evaluates those, the shipped model (--model, the ONNX file users run) and the mean training pose
-   with models.evaluate on the held-out CMU subjects, every 2D input condition;
+   with evaluation.held_out on the held-out CMU subjects, every 2D input condition;
 3. times the lifter (benchmarks/bench_lifter.py on --checkpoint);
 4. draws the figures: error against 2D noise and dropped joints, per-joint error, training curves
    (the shipped checkpoint's history; the short runs' held-out curves), qualitative frames from a
@@ -33,11 +33,16 @@ import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+from core.skeleton import JOINT_NAMES  # noqa: E402
+from evaluation.machine import machine_description  # noqa: E402
+from evaluation.predictors import EvaluationError, load_predictor  # noqa: E402
+from evaluation.protocols import cmu_test_data  # noqa: E402
+from evaluation import scoring  # noqa: E402
+from evaluation.scoring import condition_of_kind, headline  # noqa: E402
+from evaluation.tables import per_action_table, per_joint_table, summary_table  # noqa: E402
 from models import baseline, train  # noqa: E402
-from models import evaluate as ev  # noqa: E402
 from models.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
 from models.data import DataError, default_data_root  # noqa: E402
-from core.skeleton import JOINT_NAMES  # noqa: E402
 
 DOCS = REPO_ROOT / "docs"
 IMAGES = DOCS / "images"
@@ -170,7 +175,7 @@ def _pyplot():
 
 
 def _curve(report: dict, kind: str, key: str) -> tuple[list, list]:
-    given = ev.condition_of_kind(report, "given")["summary"][key]
+    given = condition_of_kind(report, "given")["summary"][key]
     points = [(0, given)] + [(c["noise_px"] if kind == "noise" else c["dropped_joints"], c["summary"][key])
                              for c in report["conditions"] if c["kind"] == kind]
     return [p[0] for p in points], [p[1] for p in points]
@@ -204,7 +209,7 @@ def plot_per_joint(reports: dict[str, dict], path: Path) -> None:
     width = 0.8 / max(len(reports), 1)
     x = np.arange(len(JOINT_NAMES))
     for i, (label, report) in enumerate(reports.items()):
-        joints = ev.headline(report)["per_joint"]
+        joints = headline(report)["per_joint"]
         for ax, key in zip(axes, ("mpjpe", "pa_mpjpe")):
             ax.bar(x + (i - (len(reports) - 1) / 2) * width, [joints[j][key] for j in JOINT_NAMES], width, label=label)
     for ax, title in zip(axes, ("MPJPE per joint (camera frame, mm)", "PA-MPJPE per joint (mm)")):
@@ -301,8 +306,8 @@ def comparison_table(rows: list[dict]) -> str:
             lines.append(f"| {row['label']} | {row['supervision']} | {row.get('width', '')} | {row.get('steps', '')} "
                          f"| {row.get('note', 'not available')} | | | | | | |")
             continue
-        h = ev.headline(report)["summary"]
-        g = ev.condition_of_kind(report, "given")["summary"]
+        h = headline(report)["summary"]
+        g = condition_of_kind(report, "given")["summary"]
         lines.append(f"| {row['label']} | {row['supervision']} | {row.get('width', '')} | {row.get('steps', '')} | "
                      f"{fmt(h['mpjpe'])} | {fmt(h['pa_mpjpe'])} | {fmt(h['n_mpjpe'])} | {fmt(h['pck150'])} | "
                      f"{fmt(h['auc'])} | {fmt(g['mpjpe'])} | {fmt(g['pa_mpjpe'])} |")
@@ -315,7 +320,7 @@ def ablation_table(rows: list[dict]) -> list[str]:
     reference = by_label.get(REPNET_RUNS["repnet_short"][0])
     if reference is None:
         return []
-    ref = ev.headline(reference)["summary"]
+    ref = headline(reference)["summary"]
     lines = ["Ablations against the full method on the same schedule (detector-like 2D; positive: the part "
              "helps, removing it costs that many mm). One run each with one seed: run-to-run variation of "
              "these short runs is not measured here, so read small differences as noise. Short runs can also "
@@ -327,7 +332,7 @@ def ablation_table(rows: list[dict]) -> list[str]:
         report = by_label.get(label)
         if name == "repnet_short" or report is None:
             continue
-        s = ev.headline(report)["summary"]
+        s = headline(report)["summary"]
         lines.append(f"| {label.replace('RepNet without ', '')} | {s['mpjpe'] - ref['mpjpe']:+.1f} | "
                      f"{s['pa_mpjpe'] - ref['pa_mpjpe']:+.1f} | {divergence_note(histories.get(label))} |")
     return lines + [""]
@@ -381,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     this_command = "python scripts/make_results.py" + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:]))
     data_root = args.data_root or default_data_root()
-    machine = ev.machine_description()
+    machine = machine_description()
     IMAGES.mkdir(parents=True, exist_ok=True)
     args.runs_dir.mkdir(parents=True, exist_ok=True)
     threads = os.environ.get("OMP_NUM_THREADS", "unset")
@@ -401,16 +406,16 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- 2. evaluation ----------------------------------------------------------------------
     print("evaluating ...", file=sys.stderr)
-    data = ev.cmu_test_data(data_root)
+    data = cmu_test_data(data_root)
     rows, reports, histories, eval_commands = [], {}, {}, []
 
     def evaluate(name: str, model: Path | str, mirror_average: bool = True, reference_size: bool = True) -> dict:
-        report = ev.evaluate(ev.load_predictor(str(model), data_root, mirror_average, reference_size), data,
-                             progress=True)
+        report = scoring.evaluate(load_predictor(str(model), data_root, mirror_average, reference_size), data,
+                                  progress=True)
         json_path = args.runs_dir / f"eval_{name}.json"
         json_path.write_text(json.dumps(report, indent=1))
         flag = ("" if mirror_average else " --no-mirror-average") + ("" if reference_size else " --no-reference-size")
-        eval_commands.append(f"python -m models.evaluate --model {shown(model)}{flag} --json {shown(json_path)}")
+        eval_commands.append(f"python -m evaluation.held_out --model {shown(model)}{flag} --json {shown(json_path)}")
         return report
 
     shipped = None
@@ -508,13 +513,13 @@ def write_page(args, rows, shipped, shipped_state, runs, bench, bench_command, e
             f"Test data: {data.description}. Nobody in it is seen in training, as 3D or as 2D "
             "(docs/data.md has the split). The 3D error is measured in the camera frame: the lifter's "
             "canonical pose is rotated by its own estimated camera and compared with the ground truth, both "
-            "root-relative (models/evaluate.py). Main columns: **detector-like 2D** (jitter of 4 px for a "
+            "root-relative (evaluation/held_out.py). Main columns: **detector-like 2D** (jitter of 4 px for a "
             "person 500 px tall, 1% outliers, 2% dropped joints: what training evaluates on); the last two "
             "columns: exact projections. Millimetres unless marked.", "",
             comparison_table(rows), ""]
     out += ablation_table(rows)
     if shipped is not None:
-        h = ev.headline(shipped)["summary"]
+        h = headline(shipped)["summary"]
         met = [f"{key.replace('_', '-').upper()} {fmt(h[key])} mm against at most {target:g} mm: "
                f"{'met' if h[key] <= target else 'not met'}" for key, target in TARGETS.items()]
         out += [f"Targets of issue 3 for the shipped model on this data: {'; '.join(met)}.", ""]
@@ -534,12 +539,12 @@ def write_page(args, rows, shipped, shipped_state, runs, bench, bench_command, e
             "rotation); its MPJPE uses only the 2D, never the ground-truth camera, so that the column means the "
             "same for every row.",
             "- **Mirror averaging**: every network lifts each 2D pose and its mirror image and averages the two "
-            "answers (models.repnet.lift_mirror_averaged; the shipped ONNX graph does it, and models.evaluate "
+            "answers (models.repnet.lift_mirror_averaged; the shipped ONNX graph does it, and evaluation.held_out "
             "does the same for checkpoints, the baselines included). The row 'without mirror averaging' is the "
             "shipped checkpoint lifting the input alone: the difference is what the averaging is worth.",
             "- **Reference size**: a single camera cannot see how tall someone is, so RepNet's poses are "
             "scaled to the reference body's total bone length (models.repnet.to_reference_size; in the shipped "
-            "graph, and in models.evaluate for every RepNet checkpoint). The generator learns that size only "
+            "graph, and in evaluation.held_out for every RepNet checkpoint). The generator learns that size only "
             "roughly. The supervised baseline is scored at the size it predicts: L2 regression shrinks unsure "
             "limbs, and stretching them back would cost it 4.5 mm. "
             "The row 'without scaling' shows what this is worth; it changes MPJPE only, since PA-MPJPE aligns "
@@ -563,11 +568,11 @@ def write_page(args, rows, shipped, shipped_state, runs, bench, bench_command, e
             "![error against dropped joints](images/results_dropped.png)", "",
             f"{made} Per-model numbers: the JSON reports under `{shown(args.runs_dir)}/eval_*.json`.", ""]
     if shipped is not None:
-        out += [f"The shipped model ({model_name}) under every input condition:", "", ev.summary_table(shipped), "",
+        out += [f"The shipped model ({model_name}) under every input condition:", "", summary_table(shipped), "",
                 "## Per joint and per activity", "",
                 "![per-joint error](images/results_per_joint.png)", "", made, "",
-                "Shipped model, detector-like 2D:", "", ev.per_joint_table(shipped), "",
-                ev.per_action_table(shipped), ""]
+                "Shipped model, detector-like 2D:", "", per_joint_table(shipped), "",
+                per_action_table(shipped), ""]
 
     # ---- training
     out += ["## Training curves", ""]
@@ -612,9 +617,9 @@ def write_page(args, rows, shipped, shipped_state, runs, bench, bench_command, e
     out += ["## Human3.6M and MPI-INF-3DHP", "",
             "Neither dataset may be redistributed, so no figures are shown here. With the files:", "",
             "```",
-            "python -m models.evaluate --model models/repnet.onnx --protocol h36m \\",
+            "python -m evaluation.held_out --model models/repnet.onnx --protocol h36m \\",
             "    --h36m-3d data_3d_h36m.npz --h36m-2d data_2d_h36m_gt.npz      # Protocols 1 and 2: S9 and S11",
-            "python -m models.evaluate --model models/repnet.onnx --protocol 3dhp \\",
+            "python -m evaluation.held_out --model models/repnet.onnx --protocol 3dhp \\",
             "    --3dhp-root mpi_inf_3dhp_test_set                             # PCK@150, AUC over the 14 joints",
             "```", "",
             "Both print the same tables as above (every input condition; `--markdown` adds per joint and per "
@@ -639,5 +644,5 @@ def write_page(args, rows, shipped, shipped_state, runs, bench, bench_command, e
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except (CheckpointError, DataError, ev.EvaluationError) as err:
+    except (CheckpointError, DataError, EvaluationError) as err:
         sys.exit(f"error: {err}")

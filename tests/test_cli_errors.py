@@ -24,7 +24,7 @@ def _one_line_error(result: subprocess.CompletedProcess, code: int) -> str:
 def test_evaluate_given_a_text_file_as_model(tmp_path):
     notes = tmp_path / "notes.pt"
     notes.write_text("hello, these are my notes\n")  # the pickle reader fails on it with a KeyError
-    result = _run("models.evaluate", "--model", notes)
+    result = _run("evaluation.held_out", "--model", notes)
     line = _one_line_error(result, 2)
     assert str(notes) in line and "not a readable checkpoint" in line
 
