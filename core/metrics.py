@@ -117,7 +117,9 @@ def _procrustes(pred: np.ndarray, gt: np.ndarray, weights: np.ndarray) -> np.nda
 
 
 def _scale_fit(pred: np.ndarray, gt: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    dot = np.einsum("nj,nja,nja->n", weights, pred, gt)
+    # Never negative: a negative scale mirrors the pose through the pelvis, a reflection that
+    # PA-MPJPE forbids too; a pose pointing away from the truth scores at scale 0.
+    dot = np.maximum(np.einsum("nj,nja,nja->n", weights, pred, gt), 0.0)
     norm = np.einsum("nj,nja,nja->n", weights, pred, pred)
     return (dot / np.maximum(norm, 1e-12))[:, None, None] * pred
 
@@ -134,7 +136,7 @@ def procrustes_align(pred: np.ndarray, gt: np.ndarray, visibility: np.ndarray | 
 
 
 def scale_align(pred: np.ndarray, gt: np.ndarray, visibility: np.ndarray | None = None) -> np.ndarray:
-    """The N-MPJPE fit: pred pelvis-centred and scaled by s = sum<p_hat, p> / sum ||p_hat||^2.
+    """The N-MPJPE fit: pred pelvis-centred and scaled by s = max(0, sum<p_hat, p>) / sum ||p_hat||^2.
 
     Returns the scaled pred [N, 17, 3] (pelvis at the origin; compare with root_relative(gt)).
     """
