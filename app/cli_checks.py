@@ -74,12 +74,12 @@ def check_output_paths(args: argparse.Namespace) -> None:
     """The output files can be written (extension, folder, permissions)."""
     from app.bvh_export import BVH_SUFFIX
     from app.results import RESULT_SUFFIXES, OutputError, check_output_path
-    from app.video_writer import VIDEO_CODECS
+    from app.video_writer import VIDEO_SUFFIXES
     try:
         if args.output is not None:
             check_output_path(args.output, (*RESULT_SUFFIXES, BVH_SUFFIX))
         if args.save_video is not None:
-            check_output_path(args.save_video, tuple(VIDEO_CODECS))
+            check_output_path(args.save_video, VIDEO_SUFFIXES)
     except OutputError as error:
         raise Failure(str(error), EXIT_BAD_INPUT) from None
 

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from app.results import read_results
+from app.video_encoders import h264_available
 from tests.test_cli import REPO_ROOT, RUN_DEMO, demo, headless_env, long_video, model, one_line_error  # noqa: F401
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="signals and /proc: Linux only")
@@ -255,6 +256,9 @@ def test_a_lock_left_by_a_killed_run_does_not_block_the_next(tmp_path, long_vide
 
 
 # --- the annotated video ------------------------------------------------------------------------
+# PyAV made unimportable, as where it is not installed: .mp4 falls back to OpenCV's mp4v.
+WITHOUT_PYAV = [sys.executable, "-c", "import runpy, sys; sys.modules['av'] = None; sys.argv = sys.argv[1:]; "
+                "runpy.run_path(sys.argv[0], run_name='__main__')"]
 LIMITED_FILE_SIZE = [sys.executable, "-c", "import os, resource, sys; "  # the kernel refuses to grow any file
                      "resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000)); "  # past 400 kB: a full disk
                      "os.execv(sys.executable, [sys.executable] + sys.argv[1:])"]
@@ -278,8 +282,9 @@ def test_an_annotated_video_the_disk_cannot_hold_is_not_kept_and_the_run_fails(t
 
 
 def test_an_annotated_video_too_large_for_the_codec_says_so(tmp_path, media_dir, model):
-    """A 3000 x 4000 (portrait) video makes annotated frames over 8000 pixels wide, more than mp4v
-    takes: the message said 'OpenCV has no .mp4 writer'."""
+    """A 3000 x 4000 (portrait) video makes annotated frames over 8000 pixels wide: H.264 takes
+    them, the mp4v fallback (where PyAV is not installed) does not, and said 'OpenCV has no .mp4
+    writer'."""
     big = tmp_path / "big.avi"
     capture = cv2.VideoCapture(str(media_dir / "pose_1.mp4"))
     writer = cv2.VideoWriter(str(big), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (3000, 4000))
@@ -287,7 +292,7 @@ def test_an_annotated_video_too_large_for_the_codec_says_so(tmp_path, media_dir,
         writer.write(cv2.resize(capture.read()[1], (3000, 4000)))
     writer.release()
     video = tmp_path / "annotated.mp4"
-    result = demo("--video", big, "--no-viewer", "--save-video", video, "--model", model)
+    result = demo("--video", big, "--no-viewer", "--save-video", video, "--model", model, python=WITHOUT_PYAV)
     assert result.returncode == 1
     line = one_line_error(result)
     assert re.search(r"its frames \(the input beside the 3D view\) are \d+ x 4000 pixels, more than the \.mp4 "
@@ -295,3 +300,10 @@ def test_an_annotated_video_too_large_for_the_codec_says_so(tmp_path, media_dir,
     assert not video.exists() and [p.name for p in tmp_path.iterdir()] == ["big.avi"]
     avi = demo("--video", big, "--no-viewer", "--save-video", tmp_path / "annotated.avi", "--model", model)
     assert avi.returncode == 0, avi.stderr  # the advice works
+    if h264_available():  # and with PyAV installed, as requirements.txt has it, .mp4 works too
+        h264 = demo("--video", big, "--no-viewer", "--save-video", video, "--model", model)
+        assert h264.returncode == 0, h264.stderr
+        import av
+        with av.open(str(video)) as written:
+            stream = written.streams.video[0]
+            assert stream.codec_context.name == "h264" and stream.frames == 5 and stream.height == 4000

@@ -13,13 +13,11 @@ import textwrap
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 from app.results import FrameResult, OutputError, check_output_path, csv_header, read_results
 from app.results_writer import ResultsWriter
-from app.video_writer import AnnotatedVideoWriter
 from core.skeleton import JOINT_NAMES, NUM_JOINTS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -249,28 +247,6 @@ def test_temporary_copies_of_a_writer_killed_during_a_flush_are_removed_by_the_n
         ResultsWriter(path).close()
         assert not any(p.exists() for p in stale) and live.exists()
     assert isinstance(json.loads(path.read_text())["frames"], list)
-
-
-def test_annotated_video_is_written_under_its_name_only_when_finished(tmp_path):
-    path = tmp_path / "annotated.mp4"
-    writer = AnnotatedVideoWriter(path, fps=10.0)
-    for i in range(8):
-        frame = np.zeros((120, 200, 3), np.uint8)
-        cv2.circle(frame, (20 + 20 * i, 60), 10, (0, 255, 0), -1)
-        writer.write(frame)
-    assert not path.exists()  # still being written under a temporary name
-    writer.close()
-    capture = cv2.VideoCapture(str(path))
-    assert capture.get(cv2.CAP_PROP_FRAME_COUNT) == 8
-    ok, first = capture.read()
-    capture.release()
-    assert ok and first.shape == (120, 200, 3) and first[60, 20, 1] > 150
-    assert [p.name for p in tmp_path.iterdir()] == ["annotated.mp4"]
-
-
-def test_annotated_video_refuses_unknown_extensions(tmp_path):
-    with pytest.raises(OutputError, match="unsupported extension"):
-        AnnotatedVideoWriter(tmp_path / "out.gif", fps=10.0)
 
 
 @pytest.mark.parametrize("suffix", [".json", ".npz", ".csv"])
