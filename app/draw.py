@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from app.occlusion import VISIBILITY_THRESHOLD  # below it a joint is a guess: drawn hollow, thin bones
+from app.occlusion import VISIBILITY_THRESHOLD  # below it a joint is an estimate: drawn see-through
 from core.skeleton import BONES, NUM_JOINTS, bone_side, joint_side
 
 # RGB in [0, 1] (Open3D's convention); the 2D drawing converts them to 8-bit BGR.
@@ -31,14 +31,20 @@ BONE_COLORS_BGR = [_bgr(SIDE_COLORS[bone_side(bone)]) for bone in BONES]
 JOINT_COLORS_BGR = [_bgr(SIDE_COLORS[joint_side(j)]) for j in range(NUM_JOINTS)]
 
 
+ESTIMATE_OPACITY = 0.4   # joints below the visibility threshold (held or guessed): see-through, not hollow
+
+
 def draw_keypoints_2d(frame_bgr: np.ndarray, keypoints_2d: np.ndarray | None,
                       visibility: np.ndarray | None = None,
                       threshold: float = VISIBILITY_THRESHOLD) -> np.ndarray:
     """A copy of the frame with the 17 keypoints [17, 2] (pixels) and their bones drawn on it.
 
-    Visible joints are filled dots with thick bones; joints whose visibility [17] is below
-    `threshold` are hollow circles and their bones thin, so guesses look like guesses.
-    Non-finite keypoints are left out. keypoints_2d None (no person) returns the plain copy.
+    Visible joints are filled dots with thick bones. Joints whose visibility [17] is below
+    `threshold` are estimates: placed by the occlusion rule (app/occlusion.py) where they were last
+    seen, or MediaPipe's guess. They and their bones are drawn the same way but see-through
+    (ESTIMATE_OPACITY over the frame), so they read as a dimmed part of the body rather than as
+    hollow rings in empty space. Non-finite keypoints are left out. keypoints_2d None (no person)
+    returns the plain copy.
     """
     out = np.array(frame_bgr, dtype=np.uint8, copy=True)
     if keypoints_2d is None:
@@ -54,26 +60,47 @@ def draw_keypoints_2d(frame_bgr: np.ndarray, keypoints_2d: np.ndarray | None,
     # cv2 wants ints; far off-screen landmarks are clipped so they stay ints (cv2 clips lines).
     points = np.clip(np.nan_to_num(np.round(kp)), -1e5, 1e5).astype(np.int32)
     scale = max(1, round(min(out.shape[:2]) / 240))  # thicker strokes on larger frames
-
-    for (parent, child), color in zip(BONES, BONE_COLORS_BGR):
-        if finite[parent] and finite[child]:
-            thickness = 2 * scale if seen[parent] and seen[child] else 1
-            cv2.line(out, tuple(points[parent]), tuple(points[child]), color, thickness, cv2.LINE_AA)
-    radius = 3 * scale
-    for j, color in enumerate(JOINT_COLORS_BGR):
-        if not finite[j]:
-            continue
-        if seen[j]:
-            cv2.circle(out, tuple(points[j]), radius, color, -1, cv2.LINE_AA)
-        else:
-            cv2.circle(out, tuple(points[j]), radius, color, 1, cv2.LINE_AA)
+    bones = [(p, c, color) for (p, c), color in zip(BONES, BONE_COLORS_BGR) if finite[p] and finite[c]]
+    estimated_bones = [bone for bone in bones if not (seen[bone[0]] and seen[bone[1]])]
+    estimated_joints = [j for j in range(NUM_JOINTS) if finite[j] and not seen[j]]
+    _draw_see_through(out, points, estimated_bones, estimated_joints, scale)
+    _draw_parts(out, points, [bone for bone in bones if seen[bone[0]] and seen[bone[1]]],
+                [j for j in range(NUM_JOINTS) if seen[j]], scale)
     return out
+
+
+def _draw_parts(image: np.ndarray, points: np.ndarray, bones: list, joints: list, scale: int) -> None:
+    for parent, child, color in bones:
+        cv2.line(image, tuple(points[parent]), tuple(points[child]), color, 2 * scale, cv2.LINE_AA)
+    for j in joints:
+        cv2.circle(image, tuple(points[j]), 3 * scale, JOINT_COLORS_BGR[j], -1, cv2.LINE_AA)
+
+
+def _draw_see_through(image: np.ndarray, points: np.ndarray, bones: list, joints: list, scale: int) -> None:
+    """Draw the parts on a copy of the patch they cover, then blend that patch back: blending the
+    whole frame would cost about a millisecond at 720p for a few small shapes."""
+    used = sorted({j for bone in bones for j in bone[:2]} | set(joints))
+    if not used:
+        return
+    margin = 3 * scale + 2
+    low = np.maximum(points[used].min(axis=0) - margin, 0)
+    high = np.minimum(points[used].max(axis=0) + margin + 1, [image.shape[1], image.shape[0]])
+    if (high <= low).any():
+        return  # entirely off the frame
+    patch = image[low[1]:high[1], low[0]:high[0]]
+    layer = patch.copy()
+    _draw_parts(layer, points - low, bones, joints, scale)
+    cv2.addWeighted(layer, ESTIMATE_OPACITY, patch, 1.0 - ESTIMATE_OPACITY, 0.0, dst=patch)
 
 
 def draw_fps(frame_bgr: np.ndarray, fps: float, paused: bool = False, status: str = "") -> np.ndarray:
     """Write "12.3 FPS" (then "PAUSED" and a status such as the camera lock's) in the top-left
-    corner, in place; returns the frame."""
-    text = f"{fps:5.1f} FPS" + ("  PAUSED" if paused else "") + (f"  {status}" if status else "")
+    corner, in place; returns the frame. fps 0 (or not finite) means not measured yet, as on a
+    run's first frame: the rate is left out then, rather than written as "0.0 FPS"."""
+    parts = ([f"{fps:5.1f} FPS"] if np.isfinite(fps) and fps > 0 else []) + (["PAUSED"] if paused else [])
+    text = "  ".join(parts + ([status] if status else []))
+    if not text:
+        return frame_bgr
     scale = max(0.5, min(frame_bgr.shape[:2]) / 800)
     origin = (10, int(10 + 25 * scale))
     # A dark outline under the white text keeps it readable on any background.

@@ -9,8 +9,6 @@ import textwrap
 import numpy as np
 import pytest
 
-from app.draw import (JOINT_COLORS_BGR, SIDE_COLORS, compose_side_by_side, draw_fps,
-                      draw_keypoints_2d)
 from core.camera import rotation_about_x, rotation_about_y
 from core.skeleton import JOINT_INDEX, NUM_JOINTS
 from tests.poses import standing_pose
@@ -168,53 +166,3 @@ def test_egl_offscreen_without_a_display():
     assert result.returncode == 0, result.stderr[-2000:]
     shape, blue_pixels = result.stdout.strip().rsplit(")", 1)
     assert shape == "(480, 640, 3" and int(blue_pixels) > 150
-
-
-# --- 2D drawing (no Open3D) --------------------------------------------------------------------
-def test_draw_keypoints_2d_marks_joints_bones_and_guesses():
-    frame = np.zeros((480, 640, 3), np.uint8)
-    kp = np.full((NUM_JOINTS, 2), np.nan)
-    hip, knee, ankle = JOINT_INDEX["left_hip"], JOINT_INDEX["left_knee"], JOINT_INDEX["left_ankle"]
-    kp[[hip, knee, ankle]] = [[200, 80], [200, 240], [200, 400]]  # (x, y) pixels
-    kp[JOINT_INDEX["right_hip"]] = [440, 80]
-    visibility = np.ones(NUM_JOINTS)
-    visibility[ankle] = 0.1  # a guess
-
-    out = draw_keypoints_2d(frame, kp, visibility)
-    assert not frame.any()  # the input is left alone
-    left_bgr = JOINT_COLORS_BGR[hip]
-    assert tuple(out[80, 200]) == left_bgr  # a visible joint is a filled dot
-    assert tuple(out[84, 200]) == left_bgr
-    assert tuple(out[160, 200]) == left_bgr  # on the hip-knee bone
-    assert tuple(out[80, 440]) == JOINT_COLORS_BGR[JOINT_INDEX["right_hip"]] != left_bgr
-    assert not out[403, 200].any() and out[406, 200].any()  # the guessed ankle is a hollow ring
-    thick = (out[160, 190:210] > 0).any(axis=1).sum()
-    thin = (out[320, 190:210] > 0).any(axis=1).sum()
-    assert thick > thin >= 1  # bones to a guessed joint are thinner
-    assert not out[240:, 300:].any()  # nothing drawn for the missing (NaN) joints
-
-    assert np.array_equal(draw_keypoints_2d(frame, None, None), frame)
-    with pytest.raises(ValueError, match="keypoints_2d"):
-        draw_keypoints_2d(frame, np.zeros((33, 2)), None)
-
-
-def test_side_colours_match_the_3d_view():
-    blue = SIDE_COLORS["left"]
-    assert JOINT_COLORS_BGR[JOINT_INDEX["left_wrist"]] == tuple(round(255 * c) for c in blue[::-1])
-
-
-def test_draw_fps_writes_text_in_the_corner():
-    frame = np.zeros((480, 640, 3), np.uint8)
-    draw_fps(frame, 29.7, paused=True)
-    assert frame[:60, :300].any() and not frame[100:].any()
-
-
-def test_compose_side_by_side_matches_heights_and_channel_order():
-    left = np.zeros((480, 640, 3), np.uint8)
-    right = np.zeros((240, 320, 3), np.uint8)
-    right[..., 0] = 255  # pure red in RGB
-    both = compose_side_by_side(left, right)
-    assert both.shape == (480, 1280, 3)
-    assert tuple(both[100, 1000]) == (0, 0, 255)  # red in BGR
-    with pytest.raises(ValueError, match="right_rgb"):
-        compose_side_by_side(left, right[..., 0])
