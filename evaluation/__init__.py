@@ -11,4 +11,10 @@
   cross_motion.py  python -m evaluation.cross_motion: motion never seen in training
   real_video.py    python -m evaluation.real_video: checks on real video without ground truth
   report.py        python -m evaluation.report: writes docs/generalization.md
+  results_*.py     the steps of scripts/make_results.py, which writes docs/results.md:
+    results_runs.py    the comparison runs (ablations, baselines): trained, or reused while unchanged
+    results_rows.py    every compared model evaluated, its JSON report and command kept
+    results_tables.py  the comparison and ablation tables
+    results_plots.py   the figures and the qualitative frames (app.draw.draw_annotated)
+    results_page.py    the page, section by section
 """
