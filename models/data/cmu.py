@@ -9,6 +9,7 @@ of bone lengths removes the rig. See docs/data.md for every mapping choice.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,15 +206,28 @@ def load_cmu_sequences(root: str | Path, fps: float | None = 30.0, progress: boo
                             f"<subject>_<trial>[...].bvh as in CMU (e.g. 02_01.bvh)")
         if trial in BROKEN_TRIALS:
             continue
-        try:
-            bvh = read_bvh(path)
-        except BVHError as err:
-            raise DataError(str(err)) from None
-        convention = detect_convention(bvh)
-        if trial in chosen and chosen[trial][0] <= rank[convention.name]:
+        stat = path.stat()
+        convention, poses = _converted(str(path.resolve()), stat.st_mtime_ns, stat.st_size, fps, skip_frames)
+        if trial in chosen and chosen[trial][0] <= rank[convention]:
             continue
-        chosen[trial] = (rank[convention.name], bvh_to_h36m(bvh, fps, skip_frames))
+        chosen[trial] = (rank[convention], poses)
     return {trial: chosen[trial][1] for trial in sorted(chosen)}
+
+
+@functools.lru_cache(maxsize=1024)
+def _converted(path: str, mtime_ns: int, size: int, fps: float | None, skip_frames: int) -> tuple[str, np.ndarray]:
+    """(convention name, H36M-17 poses) of one BVH file. Parsing is most of the time a training run
+    takes to start, and one process often reads the same files again (the training data's poses
+    and activity labels, each group of the cross-motion protocol, a test suite's runs): a file is
+    read once per process while its modification time and size stay the same. The poses come back
+    read-only, so that no caller can change what the next one gets."""
+    try:
+        bvh = read_bvh(path)
+    except BVHError as err:
+        raise DataError(str(err)) from None
+    poses = bvh_to_h36m(bvh, fps, skip_frames)
+    poses.setflags(write=False)
+    return detect_convention(bvh).name, poses
 
 
 # The varied-motion clips live in a folder of their own (../shared/data/README.md, section 5);
