@@ -18,12 +18,12 @@ import argparse
 import math
 import os
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from app.atomic_file import atomic_replace
 from app.bvh_skeleton import REST_M, SKELETON, Z_AXIS, BvhJoint, euler_degrees, solve_rotations
 from app.results import FrameResult, OutputError, check_output_path, read_results
 from app.world import rotation_between
@@ -128,24 +128,11 @@ def write_bvh(path: Path | str, times: np.ndarray, joints_world: np.ndarray, fra
     path = Path(path)
     frames = resample(times, joints_world, frame_time)
     text = bvh_text(frames, frame_time)
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as out:
+        with atomic_replace(path, "w") as out:
             out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-            os.fchmod(out.fileno(), 0o644)
-        os.replace(tmp, path)
-        tmp = None
     except OSError as error:
         raise OutputError(f"writing {path} failed ({error.strerror or error})") from None
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
     return len(frames)
 
 

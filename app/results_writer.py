@@ -24,6 +24,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
+from app.atomic_file import atomic_replace
 from app.results import (FIELDS, RECORD, RESULT_SUFFIXES, FrameResult, OutputError, check_output_path, csv_header,
                          csv_row, json_frame, npz_record, write_npz)
 from core.skeleton import JOINT_NAMES
@@ -120,26 +121,13 @@ class ResultsWriter:
                 except OSError as error:
                     self._fail(error)
                 size, frames = self._spool.tell(), self.frames_added
-            tmp = None
             try:
-                fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-                with os.fdopen(fd, "wb") as out:
+                with atomic_replace(self.path, "wb") as out:
                     if fcntl is not None:  # held until the file is in place: marks it as live
                         fcntl.flock(out.fileno(), fcntl.LOCK_EX)
                     self._render(out, size)
-                    out.flush()
-                    os.fsync(out.fileno())
-                    os.fchmod(out.fileno(), 0o644)  # mkstemp creates 0600; an output file should be readable like any other
-                    os.replace(tmp, self.path)
-                tmp = None
             except OSError as error:
                 self._fail(error)
-            finally:
-                if tmp is not None:
-                    try:
-                        os.unlink(tmp)
-                    except OSError:
-                        pass
             self.frames_saved = frames
 
     def _spool_chunks(self, size: int, chunk: int = 1 << 20):
