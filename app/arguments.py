@@ -61,10 +61,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="3D human pose from a webcam or a video: MediaPipe Pose finds 2D keypoints, an ONNX "
                     "RepNet lifter turns them into a 3D skeleton and a camera, and an Open3D window shows both.",
-        epilog="Output formats (--output, by extension): .json {\"joints\": [17 names], \"frames\": [{\"index\", "
-               "\"time\", \"detected\", \"keypoints_2d\", \"visibility\", \"pose_3d\", \"camera\", \"root_world\", "
-               "\"root_camera\", \"camera_pose\", \"foot_contact\"}]} with null where "
-               "no person was found; .npz the same fields as arrays (NaN for null); .csv one row per frame.\n"
+        epilog="Outputs: --output writes per-frame results as .json, .npz or .csv (by extension) or a .bvh "
+               "animation; docs/outputs.md describes every field.\n"
                "Viewer keys: P or space pause, R reset the view, Q or Esc quit.\n"
                "Exit codes: 0 success, 1 failure while running (partial results kept), 2 bad arguments or "
                "unreadable input or an output another run is writing, 130 interrupted by Ctrl-C and 143 by "

@@ -1,29 +1,8 @@
 """Per-frame results: what a frame holds (FrameResult) and its files, .json, .npz or .csv (by
 extension): the layout, one frame encoded, a file read back.
 
-Layout (the same fields in every format; "null" where no person was found, or where the lifter
-could not lift the frame):
-
-    JSON  {"joints": [17 names], "frames": [{"index": 0, "time": 0.0, "detected": true,
-           "keypoints_2d": [[x, y] x17] | null, "visibility": [17] | null,
-           "pose_3d": [[x, y, z] x17] | null, "camera": [[3], [3]] | null,
-           "root_world": [3] | null, "root_camera": [3] | null, "camera_pose": [[4] x3] | null,
-           "foot_contact": [left, right] (booleans) | null}, ...]}
-    NPZ   joints [17] str; index [N] int64; time [N] float64; detected [N] bool;
-          keypoints_2d [N,17,2], visibility [N,17], pose_3d [N,17,3], camera [N,2,3], root_world [N,3],
-          root_camera [N,3], camera_pose [N,3,4], foot_contact [N,2] (1/0) float32, NaN = null
-    CSV   one row per frame: index, time, detected, keypoints_2d_<joint>_x/_y, visibility_<joint>,
-          pose_3d_<joint>_x/_y/_z, camera_<row>_<col>, root_world_x/_y/_z, root_camera_x/_y/_z,
-          camera_pose_<row>_<col>, foot_contact_left/_right (1/0); empty cells = null. Joint names are in the header.
-
-Units: keypoints_2d in pixels of the input frame (x right, y down; the keypoints the lifter saw,
-i.e. after the occlusion rule and smoothing), pose_3d in millimetres (pelvis at the origin, the
-lifter's canonical frame, y down), camera the 2x3 weak-perspective matrix, time in seconds;
-root_world / root_camera / camera_pose in metres in the frames of app/world.py (world: y up, floor
-at y = 0; camera_pose = [R | position] with x_world = R @ x_camera + position). Files written
-before these four fields existed read back with them NaN.
-JSON and CSV round to 0.01 px / 0.01 mm / 1e-4 visibility / 6 significant digits for the camera;
-NPZ keeps float32.
+The fields, their units and frames, and each format's layout and rounding are described once,
+in docs/outputs.md; FIELDS, DECIMALS and the encoders below are what that page describes.
 
 Written by app/results_writer.py (atomically, as the run goes), read back by read_results().
 """
