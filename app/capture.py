@@ -24,7 +24,7 @@ import os
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Protocol
 
@@ -56,12 +56,15 @@ class Frame:
     time: float         # seconds from the start of the video / of the capture
     image: np.ndarray   # H x W x 3 uint8, BGR (OpenCV's order: drawing, video writing)
     rgb: np.ndarray | None = None  # the same image in RGB (MediaPipe's order), made by the reader thread
+    # time.monotonic() when the frame was read (a camera) or decoded (a video): where the latency
+    # from capture to display starts
+    captured: float = field(default_factory=time.monotonic)
 
 
-def _with_rgb(index: int, time_s: float, image: np.ndarray) -> Frame:
+def _with_rgb(index: int, time_s: float, image: np.ndarray, captured: float | None = None) -> Frame:
     rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     rgb.flags.writeable = False  # lets MediaPipe wrap the buffer without copying it
-    return Frame(index, time_s, image, rgb)
+    return Frame(index, time_s, image, rgb, time.monotonic() if captured is None else captured)
 
 
 class VideoCaptureLike(Protocol):
@@ -291,7 +294,7 @@ class CameraSource:
                 ok, image = self._capture.read()
                 now = time.monotonic()
                 if ok and image is not None:
-                    frame = _with_rgb(self.frames_read, now - self._start, image)
+                    frame = _with_rgb(self.frames_read, now - self._start, image, captured=now)
                     self.read_seconds += time.perf_counter() - start
                     with self._cond:
                         self._latest = frame

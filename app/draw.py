@@ -1,6 +1,6 @@
 """2D drawing for the video panel and the annotated video (OpenCV only, no Open3D needed).
 
-    panel = draw_panel(frame_bgr, keypoints_2d, visibility, fps)              # the viewer's 2D window
+    panel = draw_panel(frame_bgr, keypoints_2d, visibility, fps, status, latency_ms, keys)  # the 2D window
     picture = draw_annotated(frame_bgr, keypoints_2d, visibility, viewer.render_3d(), fps)
                                                             # --save-video, the docs' and results' figures
 
@@ -8,6 +8,8 @@ The side colours are shared with the 3D viewer so that a bone has the same colou
 panels: the person's left side is blue, the right side orange-red, the spine and head light grey.
 """
 from __future__ import annotations
+
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -93,20 +95,54 @@ def _draw_see_through(image: np.ndarray, points: np.ndarray, bones: list, joints
     cv2.addWeighted(layer, ESTIMATE_OPACITY, patch, 1.0 - ESTIMATE_OPACITY, 0.0, dst=patch)
 
 
-def draw_fps(frame_bgr: np.ndarray, fps: float, paused: bool = False, status: str = "") -> np.ndarray:
-    """Write "12.3 FPS" (then "PAUSED" and a status such as the camera lock's) in the top-left
-    corner, in place; returns the frame. fps 0 (or not finite) means not measured yet, as on a
-    run's first frame: the rate is left out then, rather than written as "0.0 FPS"."""
-    parts = ([f"{fps:5.1f} FPS"] if np.isfinite(fps) and fps > 0 else []) + (["PAUSED"] if paused else [])
-    text = "  ".join(parts + ([status] if status else []))
-    if not text:
-        return frame_bgr
-    scale = max(0.5, min(frame_bgr.shape[:2]) / 800)
-    origin = (10, int(10 + 25 * scale))
-    # A dark outline under the white text keeps it readable on any background.
-    cv2.putText(frame_bgr, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 4, cv2.LINE_AA)
-    cv2.putText(frame_bgr, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+def draw_fps(frame_bgr: np.ndarray, fps: float, paused: bool = False, status: str = "",
+             latency_ms: float | None = None) -> np.ndarray:
+    """Write the status line in the top-left corner, in place; returns the frame: "12.3 FPS",
+    then the latency from capture to display, "PAUSED" and a status such as the camera lock's.
+    fps 0 (or not finite) means not measured yet, as on a run's first frame: the rate is left out
+    then, rather than written as "0.0 FPS"; so is a latency that is None."""
+    parts = [f"{fps:5.1f} FPS"] if np.isfinite(fps) and fps > 0 else []
+    if latency_ms is not None and np.isfinite(latency_ms):
+        parts.append(f"{latency_ms:.0f} ms latency")
+    text = "  ".join(parts + (["PAUSED"] if paused else []) + ([status] if status else []))
+    if text:
+        _put_text(frame_bgr, text, top=True)
     return frame_bgr
+
+
+def draw_keys(frame_bgr: np.ndarray, keys: str) -> np.ndarray:
+    """Write `keys` (the viewer's key help) along the bottom-left edge, in place; returns the frame.
+    The line never changes: it is drawn once per frame size and copied (0.05 ms, not 0.6 ms)."""
+    if keys:
+        strip, ink = _bottom_line(keys, frame_bgr.shape[0], frame_bgr.shape[1])
+        np.copyto(frame_bgr[-len(strip):], strip, where=ink)
+    return frame_bgr
+
+
+@lru_cache(maxsize=8)
+def _bottom_line(text: str, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The bottom rows of a height x width frame with `text` written on them, and where the ink is."""
+    rows = min(height, 80)
+    strip = np.zeros((rows, width, 3), np.uint8)
+    ink = np.zeros((rows, width, 3), np.uint8)
+    _put_text(strip, text, top=False, frame_height=height)
+    _put_text(ink, text, top=False, frame_height=height, colors=((255, 255, 255), (255, 255, 255)))
+    return strip, ink > 0
+
+
+def _put_text(frame_bgr: np.ndarray, text: str, top: bool, frame_height: int | None = None,
+              colors: tuple = ((0, 0, 0), (255, 255, 255))) -> None:
+    """`text` along the top or bottom edge of a frame frame_height tall (default: frame_bgr's; a
+    bottom strip of it can be drawn alone), sized to the frame and shrunk to fit its width."""
+    height = frame_bgr.shape[0] if frame_height is None else frame_height
+    scale = max(0.5, min(height, frame_bgr.shape[1]) / 800)
+    width = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0]
+    if width > frame_bgr.shape[1] - 20:  # a narrow (portrait) frame: smaller letters, not a cut-off line
+        scale *= (frame_bgr.shape[1] - 20) / width
+    y = int(10 + 25 * scale) if top else frame_bgr.shape[0] - int(12 * scale) - 4
+    # A dark outline under the white text keeps it readable on any background.
+    cv2.putText(frame_bgr, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colors[0], 4, cv2.LINE_AA)
+    cv2.putText(frame_bgr, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colors[1], 1, cv2.LINE_AA)
 
 
 def compose_side_by_side(left_bgr: np.ndarray, right_rgb: np.ndarray) -> np.ndarray:
@@ -124,11 +160,14 @@ def compose_side_by_side(left_bgr: np.ndarray, right_rgb: np.ndarray) -> np.ndar
 
 
 def draw_panel(frame_bgr: np.ndarray, keypoints_2d: np.ndarray | None, visibility: np.ndarray | None,
-               fps: float | None = None, status: str = "") -> np.ndarray:
-    """The 2D panel: a copy of the frame with its keypoints, and the frame rate and `status` in the
-    corner where `fps` is given (not on still figures)."""
+               fps: float | None = None, status: str = "", latency_ms: float | None = None,
+               keys: str = "") -> np.ndarray:
+    """The 2D panel: a copy of the frame with its keypoints, and where `fps` is given (not on still
+    figures) the status line (draw_fps) and the key help along the bottom (the live window's)."""
     panel = draw_keypoints_2d(frame_bgr, keypoints_2d, visibility)
-    return panel if fps is None else draw_fps(panel, fps, status=status)
+    if fps is None:
+        return panel
+    return draw_keys(draw_fps(panel, fps, status=status, latency_ms=latency_ms), keys)
 
 
 def draw_annotated(frame_bgr: np.ndarray, keypoints_2d: np.ndarray | None, visibility: np.ndarray | None,

@@ -25,6 +25,7 @@ middle of the run (a camera that stops, a damaged video) ends the loop with `sum
 from __future__ import annotations
 
 import queue
+from array import array
 import signal
 import threading
 import time
@@ -32,6 +33,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 from tqdm import tqdm
 
 from app.capture import CameraSource, Frame, VideoSource
@@ -47,6 +49,7 @@ DETECTION_QUEUE = 2       # MediaPipe results waiting for the lifter thread
 RESULT_QUEUE = 4          # finished frames waiting for the main thread
 IDLE_REDRAW_S = 0.05      # the viewer keeps handling keys while no new frame arrives
 MAX_DRAW_HZ = 30.0        # the viewer redraws at most this often; faster input is still fully processed
+LATENCY_SHOWN_OVER = 15   # the status line shows the median latency of the last frames drawn
 
 
 @dataclass
@@ -59,6 +62,9 @@ class RunSummary:
     problem: str | None = None      # the input failed part-way (damaged video, camera gone)
     stage_ms: dict[str, float] = field(default_factory=dict)  # mean wall time per frame
     stage_cpu_ms: dict[str, float] = field(default_factory=dict)  # mean CPU time per frame, where measured
+    # per frame the viewer drew: from the frame's capture (a camera's read, a video's decoding) to
+    # the viewer's update() returning with it on screen (8 bytes a frame: a day's webcam run is 20 MB)
+    latency_ms: array = field(default_factory=lambda: array("d"))
 
     @property
     def fps(self) -> float:
@@ -121,6 +127,7 @@ class _Run:
         self.newest: tuple[Frame, FrameResult] | None = None  # the latest result, drawn or not
         self.undrawn = False
         self.next_draw = 0.0
+        self.recent_latency: deque[float] = deque(maxlen=LATENCY_SHOWN_OVER)  # for the status line
         self.bar = None
 
     def run(self, progress: bool | None) -> RunSummary:
@@ -269,17 +276,26 @@ class _Run:
 
     def _show(self, frame: Frame, result: FrameResult, fps: float) -> bool:
         """Update the viewer's windows; False once the user asked to quit."""
+        latency = float(np.median(self.recent_latency)) if self.recent_latency else None
         return self.viewer.update(frame.image, result.keypoints_2d, result.visibility, result.pose_3d, result.camera,
-                                  fps, status=self.estimator.status())
+                                  fps, status=self._status(), joints_world=result.joints_world,
+                                  camera_pose=result.camera_pose, latency_ms=latency, time_s=frame.time)
+
+    def _status(self) -> str:
+        """The camera lock's state for the status line; it says so where the lock is off."""
+        return self.estimator.status() or "camera lock off"
 
     def _draw(self, frame: Frame, result: FrameResult, fps: float) -> bool:
         """Show the frame, and write it to the annotated video; while paused, hold everything
         (the workers wait). False once the user asked to quit."""
         start = time.perf_counter()
         keep_going = self._show(frame, result, fps)
+        latency_ms = (time.monotonic() - frame.captured) * 1000.0  # now on screen
+        self.summary.latency_ms.append(latency_ms)
+        self.recent_latency.append(latency_ms)
         if self.video_writer is not None:
             self.video_writer.write(draw_annotated(frame.image, result.keypoints_2d, result.visibility,
-                                                   self.viewer.render_3d(), fps, self.estimator.status()))
+                                                   self.viewer.render_3d(), fps, self._status()))
         self.times.add("drawing", time.perf_counter() - start)
         self.summary.drawn += 1
         while keep_going and self.viewer.paused and not self.interrupted.is_set():

@@ -1,14 +1,12 @@
-"""The live viewer: the 3D skeleton, a ground grid and the estimated camera in an Open3D window,
-plus a second window (OpenCV) with the video frame and the 2D keypoints.
+"""The live viewer: the person in the room in an Open3D window (the skeleton at its place in the
+world, standing on a floor grid that follows it, the camera at its estimated position and height,
+a fading trail of the pelvis), plus a second window (OpenCV) with the video frame, the 2D
+keypoints and a status line (frame rate, latency, the camera lock, the keys).
 
-Scene units are metres in the lifter's canonical frame (core/camera.py): pelvis at the origin,
-y down, the person's left hip towards +x, the person facing -z. The floor is drawn under the
-lowest joint. The estimated camera sits app.scene.CAMERA_DISTANCE_M from the pelvis along its
-viewing axis: weak perspective carries no depth, so the distance is for display only. The
-geometry's arrays are computed in app/scene.py; this module owns the windows.
-
-Every frame moves the vertices of geometry created once (re-creating Open3D geometry costs far
-more), so one update stays at a few milliseconds even with software OpenGL.
+The scene is app/world.py's world frame in metres (app/scene.py): y up, the floor at y = 0, the
+camera above the origin looking along about -z. The geometry's arrays are computed in
+app/scene.py, the Open3D objects live in app/scene_meshes.py, the view follows the person
+(app/follow_view.py); this module owns the windows and the keys.
 
 Open3D picks its window system by itself: with a DISPLAY (a desktop or Xvfb) a GLFW window, with
 none an EGL offscreen context, in which case nothing is shown but render_3d() still works. An
@@ -24,24 +22,13 @@ import cv2
 import numpy as np
 
 from app.display import screen_size, x_display_reachable
-from app.draw import SIDE_COLORS, draw_panel
-from app.scene import (BONE_RADIUS_M, FRUSTUM_RADIUS_M, JOINT_RADIUS_M, TUBE_SIDES, frustum_segments, grid_lines,
-                       tube_triangles, tube_vertices, usable_pose, usable_rotation)
-from core.skeleton import BONES, NUM_JOINTS, REST_POSE, bone_side, joint_side
+from app.draw import draw_panel
+from app.follow_view import FollowView
+from app.scene import stand_in_world, usable_pose, usable_rotation, usable_world
+from app.scene_meshes import BACKGROUND, SceneMeshes
+from core.skeleton import PELVIS, REST_POSE
 
-# --- what the scene looks like --------------------------------------------------------------
-BACKGROUND = (0.08, 0.08, 0.10)
-GRID_COLOR = (0.35, 0.35, 0.38)
-FRUSTUM_COLOR = (1.00, 0.85, 0.15)
-NO_PERSON_COLOR = (0.45, 0.45, 0.45)  # the last pose and camera, greyed, while nobody is seen
-# The default view (key R): from the person's front-left and above, looking at a point between
-# the person and a frontal camera, so that both show and the skeleton faces the viewer (its left
-# side on the image's right).
-VIEW_FRONT = (0.7, -0.45, -0.55)  # from the look-at point towards the eye, y down
-VIEW_UP = (0.0, -1.0, 0.0)
-VIEW_LOOKAT = (0.1, -0.05, -0.8)
-VIEW_ZOOM = 0.62
-
+KEYS_HELP = "P pause   R reset view   Q quit   mouse: drag turns, scroll zooms"
 PAUSED_WAIT_S = 0.015  # update() while paused: still ~60 redraws a second for the mouse
 
 # GLFW key codes (Open3D's key callbacks); letters are their upper-case ASCII codes.
@@ -83,13 +70,13 @@ def tile(screen: tuple[int, int], frame_size: tuple[int, int]) -> tuple[tuple[in
 
 
 class Viewer:
-    """Open3D window with the 3D skeleton, floor grid and estimated camera, plus an OpenCV window
-    with the frame and 2D keypoints (only where a display exists and visible=True).
+    """Open3D window with the person in the room, plus an OpenCV window with the frame, the 2D
+    keypoints and the status line (only where a display exists and visible=True).
 
     Keys (in either window): P or space pauses, R resets the 3D view, Q or Esc quits. While paused,
     update() keeps the picture (and the view stays interactive) but ignores the new data, and
     takes PAUSED_WAIT_S longer so that a caller looping until the unpause does not spin a core.
-    With no person (pose_3d None) the last pose and camera stay on screen in grey.
+    With no person the last pose and camera stay on screen in grey and the trail fades.
     """
 
     def __init__(self, width: int = 640, height: int = 480, visible: bool = True,
@@ -106,53 +93,20 @@ class Viewer:
         self._paused = False
         self._quit = False
         self._closed = False
+        self._start = time.monotonic()
         self._vis = self._create_window(o3d, title, width, height, visible, left, top)
         # The 2D window needs a display: OpenCV's GUI (Qt) aborts the process without one.
         self._panel_name = (f"{title} - 2D" if visible and os.environ.get("DISPLAY") and x_display_reachable()
                             else None)
-
-        # Skeleton: one mesh, 16 bone tubes followed by 17 joint spheres.
-        sphere = o3d.geometry.TriangleMesh.create_sphere(radius=1.0, resolution=6)
-        self._unit_sphere = np.asarray(sphere.vertices).copy()
-        self._skeleton = o3d.geometry.TriangleMesh()
-        n_tube = 2 * TUBE_SIDES
-        n_bone_vertices = len(BONES) * n_tube
-        sphere_triangles = np.asarray(sphere.triangles)[None] + (
-            n_bone_vertices + np.arange(NUM_JOINTS) * len(self._unit_sphere))[:, None, None]
-        self._skeleton.triangles = o3d.utility.Vector3iVector(
-            np.concatenate([tube_triangles(len(BONES)), sphere_triangles.reshape(-1, 3)]).astype(np.int32))
-        self._skeleton_colors = np.concatenate(
-            [np.repeat([SIDE_COLORS[bone_side(b)] for b in BONES], n_tube, axis=0),
-             np.repeat([SIDE_COLORS[joint_side(j)] for j in range(NUM_JOINTS)], len(self._unit_sphere), axis=0)])
-        n_vertices = len(self._skeleton_colors)
-        self._skeleton.vertices = o3d.utility.Vector3dVector(np.zeros((n_vertices, 3)))
-        self._skeleton.vertex_normals = o3d.utility.Vector3dVector(np.zeros((n_vertices, 3)))
-        self._skeleton.vertex_colors = o3d.utility.Vector3dVector(np.tile(NO_PERSON_COLOR, (n_vertices, 1)))
-        self._joint_normals = np.tile(self._unit_sphere, (NUM_JOINTS, 1))
-
-        self._frustum = o3d.geometry.TriangleMesh()
-        self._frustum.triangles = o3d.utility.Vector3iVector(tube_triangles(10).astype(np.int32))
-        n_frustum = 10 * n_tube
-        self._frustum.vertices = o3d.utility.Vector3dVector(np.zeros((n_frustum, 3)))
-        self._frustum.vertex_normals = o3d.utility.Vector3dVector(np.zeros((n_frustum, 3)))
-        self._frustum.vertex_colors = o3d.utility.Vector3dVector(np.tile(NO_PERSON_COLOR, (n_frustum, 1)))
-
-        grid_points, grid_segments = grid_lines()
-        self._grid = o3d.geometry.LineSet(o3d.utility.Vector3dVector(grid_points),
-                                          o3d.utility.Vector2iVector(grid_segments.astype(np.int32)))
-        self._grid.paint_uniform_color(GRID_COLOR)
-
-        # Start from a real pose (core.skeleton.REST_POSE, a relaxed standing pose) and camera, grey
-        # until the first person is seen: no geometry may start degenerate (Open3D's view can break
-        # for good on all-identical points), and the first add_geometry sizes the view from them.
-        self._grey = {"skeleton": True, "frustum": True}
-        self._write_pose(REST_POSE / 1000.0)
-        self._write_camera(np.eye(3))
-        for geometry in (self._grid, self._skeleton, self._frustum):
-            self._vis.add_geometry(geometry)
+        # Start from a real pose (core.skeleton.REST_POSE, a relaxed standing pose) in front of a
+        # level camera, grey until the first person is seen: the first add_geometry sizes the view.
+        joints, camera_pose = stand_in_world(REST_POSE / 1000.0, np.eye(3))
+        self.meshes = SceneMeshes(o3d, self._vis, joints, camera_pose)
         options = self._vis.get_render_option()
         options.background_color = np.asarray(BACKGROUND)
         options.mesh_show_back_face = True
+        self.follow = FollowView(self._vis.get_view_control())
+        self.follow.update(camera_pose[:, 3], joints[PELVIS], 0.0)
         self.reset_view()
 
         # Key -> callback(visualizer) -> bool, as Open3D calls them; kept here so tests can call them.
@@ -199,24 +153,43 @@ class Viewer:
         """Whether the 2D window is shown (visible=True and a display exists)."""
         return self._panel_name is not None
 
+    @property
+    def panel_rect(self) -> tuple[int, int, int, int] | None:
+        """(x, y, width, height) of the 2D window where it was tiled on the screen, else None."""
+        return self._panel_rect
+
     def update(self, frame_bgr: np.ndarray | None, keypoints_2d: np.ndarray | None,
                visibility: np.ndarray | None, pose_3d: np.ndarray | None,
-               camera: np.ndarray | None, fps: float, status: str = "") -> bool:
+               camera: np.ndarray | None, fps: float, status: str = "", *,
+               joints_world: np.ndarray | None = None, camera_pose: np.ndarray | None = None,
+               latency_ms: float | None = None, time_s: float | None = None) -> bool:
         """Show one frame's results; returns False once the user asked to quit (or closed the window).
-        status: a line written after the FPS on the 2D panel (the camera lock's state).
 
-        pose_3d [17, 3] mm canonical and camera [2, 3] as the lifter returns them; None for either
-        means no person this frame. keypoints_2d [17, 2] pixels and visibility [17] for the 2D panel.
+        joints_world [17, 3] m and camera_pose [3, 4] (app/world.py) place the person in the room;
+        without them the lifter's pose_3d [17, 3] mm and camera [2, 3] are stood on the floor in
+        front of their camera (app.scene.stand_in_world). None for all means no person this frame.
+        keypoints_2d [17, 2] pixels and visibility [17] for the 2D panel; fps (0: not measured
+        yet), latency_ms (capture to display, None: unknown) and status (the camera lock's state)
+        make its status line. time_s: the frame's time (trail and view glide; default: the clock).
         """
         if self._closed:
             return False
         if self._paused:
             time.sleep(PAUSED_WAIT_S)  # a loop waiting for the unpause key must not spin a core
         else:
-            self._show_pose(usable_pose(pose_3d))
-            self._show_camera(usable_rotation(camera))
+            now = time.monotonic() - self._start if time_s is None else float(time_s)
+            placed = usable_world(joints_world, camera_pose)
+            pose, rotation = usable_pose(pose_3d), usable_rotation(camera)  # checked (shapes) either way
+            if placed is None and pose is not None and rotation is not None:
+                placed = stand_in_world(pose, rotation)
+            if placed is None:
+                self.meshes.set_grey(True)
+                self.meshes.fade_trail(now)
+            else:
+                self.meshes.show_person(*placed, now)
+                self.follow.update(placed[1][:, 3], placed[0][PELVIS], now)
             if self._panel_name and frame_bgr is not None:
-                panel = draw_panel(frame_bgr, keypoints_2d, visibility, fps, status)
+                panel = draw_panel(frame_bgr, keypoints_2d, visibility, fps, status, latency_ms, KEYS_HELP)
                 if self._panel_rect is not None and panel.shape[:2] != self._panel_rect[3:1:-1]:
                     panel = cv2.resize(panel, self._panel_rect[2:], interpolation=cv2.INTER_AREA)
                 cv2.imshow(self._panel_name, panel)
@@ -246,11 +219,8 @@ class Viewer:
         return cv2.convertScaleAbs(buffer, alpha=255.0)  # rounds and saturates; 3x faster than numpy
 
     def reset_view(self) -> None:
-        view = self._vis.get_view_control()
-        view.set_lookat(VIEW_LOOKAT)
-        view.set_front(VIEW_FRONT)
-        view.set_up(VIEW_UP)
-        view.set_zoom(VIEW_ZOOM)
+        """The default direction (from behind and above the camera) and the follower's zoom."""
+        self.follow.reset()
 
     def close(self) -> None:
         if self._closed:
@@ -287,46 +257,3 @@ class Viewer:
         glfw_key = {27: KEY_ESCAPE}.get(key, ord(chr(key).upper()))
         if glfw_key in self.key_callbacks:
             self.key_callbacks[glfw_key](self._vis)
-
-    # --- geometry updates -------------------------------------------------------------------------
-    def _write_pose(self, joints_m: np.ndarray) -> None:
-        parents, children = zip(*BONES)
-        bone_vertices, bone_normals = tube_vertices(joints_m[list(parents)], joints_m[list(children)],
-                                                     BONE_RADIUS_M)
-        joint_vertices = (joints_m[:, None] + JOINT_RADIUS_M * self._unit_sphere[None]).reshape(-1, 3)
-        # Writing through the numpy views changes Open3D's buffers in place (no reallocation).
-        np.asarray(self._skeleton.vertices)[:] = np.concatenate([bone_vertices, joint_vertices])
-        np.asarray(self._skeleton.vertex_normals)[:] = np.concatenate([bone_normals, self._joint_normals])
-        floor = joints_m[:, 1].max() + JOINT_RADIUS_M
-        np.asarray(self._grid.points)[:, 1] = floor
-
-    def _write_camera(self, R: np.ndarray) -> None:
-        vertices, normals = tube_vertices(*frustum_segments(R), FRUSTUM_RADIUS_M)
-        np.asarray(self._frustum.vertices)[:] = vertices
-        np.asarray(self._frustum.vertex_normals)[:] = normals
-
-    def _set_grey(self, name: str, grey: bool) -> None:
-        if self._grey[name] == grey:
-            return
-        self._grey[name] = grey
-        mesh, colors = ((self._skeleton, self._skeleton_colors) if name == "skeleton"
-                        else (self._frustum, np.tile(FRUSTUM_COLOR, (len(self._frustum.vertices), 1))))
-        np.asarray(mesh.vertex_colors)[:] = NO_PERSON_COLOR if grey else colors
-        self._vis.update_geometry(mesh)
-
-    def _show_pose(self, joints_m: np.ndarray | None) -> None:
-        if joints_m is None:
-            self._set_grey("skeleton", True)
-            return
-        self._write_pose(joints_m)
-        self._set_grey("skeleton", False)
-        self._vis.update_geometry(self._skeleton)
-        self._vis.update_geometry(self._grid)
-
-    def _show_camera(self, R: np.ndarray | None) -> None:
-        if R is None:
-            self._set_grey("frustum", True)
-            return
-        self._write_camera(R)
-        self._set_grey("frustum", False)
-        self._vis.update_geometry(self._frustum)

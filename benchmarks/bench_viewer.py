@@ -3,10 +3,11 @@
     python benchmarks/bench_viewer.py                                            # no DISPLAY: EGL offscreen
     xvfb-run -a -s "-screen 0 1280x1024x24" python benchmarks/bench_viewer.py   # X11, as in the tests
 
-A moving pose and a turning camera at 640x480, timed per call over --frames frames after a warm-up:
-Viewer.update with the 3D view alone and with the 2D window too (only where a display exists), for
-an invisible viewer (EGL offscreen) and a window (X11); the 2D drawing; and what --save-video adds
-per frame (render_3d, draw_annotated).
+A person waving and walking through the room (world space: joints_world and camera_pose, so the
+view follows, the grid moves and the trail grows) at 640x480, timed per call over --frames frames
+after a warm-up: Viewer.update with the 3D view alone and with the 2D window and its status line
+too (only where a display exists), for an invisible viewer (EGL offscreen) and a window (X11); the
+2D drawing; and what --save-video adds per frame (render_3d, draw_annotated).
 """
 from __future__ import annotations
 
@@ -17,13 +18,15 @@ import time
 import numpy as np
 
 from app.draw import draw_annotated, draw_panel
-from app.viewer import Viewer
+from app.scene import stand_in_world
+from app.viewer import KEYS_HELP, Viewer
 from core.camera import rotation_about_x, rotation_about_y
 from core.skeleton import JOINT_INDEX, NUM_JOINTS, REST_POSE
 
 
 def moving_inputs(n: int, width: int, height: int):
-    """Per frame: (pose mm, camera K, keypoints_2d px, visibility) for a waving, turning person."""
+    """Per frame: (pose mm, camera K, keypoints_2d px, visibility, joints_world m, camera_pose) for
+    a waving, turning person walking to and fro in front of the camera."""
     rng = np.random.default_rng(0)
     for i in range(n):
         pose = REST_POSE.astype(np.float64).copy()
@@ -34,7 +37,9 @@ def moving_inputs(n: int, width: int, height: int):
         K = R[:2] * 0.2
         keypoints = (pose @ K.T) + [width / 2, height / 2]
         visibility = rng.uniform(0.3, 1.0, NUM_JOINTS)
-        yield pose, K, keypoints, visibility
+        joints_world, camera_pose = stand_in_world(pose / 1000.0, R)
+        joints_world += [1.5 * np.sin(i * 0.01), 0.0, -1.5 * (1 - np.cos(i * 0.013))]  # about the room
+        yield pose, K, keypoints, visibility, joints_world, camera_pose
 
 
 def summary(name: str, seconds: list[float]) -> str:
@@ -66,14 +71,17 @@ def main() -> None:
     modes = [("offscreen", False)] + ([("window", True)] if display else [])
     for mode, visible in modes:
         with Viewer(args.width, args.height, visible=visible) as viewer:
-            for i, (pose, K, keypoints, visibility) in enumerate(inputs):
-                timed(f"{mode}: update, 3D only", i, lambda: viewer.update(None, None, None, pose, K, 30.0))
+            for i, (pose, K, keypoints, visibility, joints, camera_pose) in enumerate(inputs):
+                world = {"joints_world": joints, "camera_pose": camera_pose, "time_s": i / 30.0}
+                timed(f"{mode}: update, 3D only", i, lambda: viewer.update(None, None, None, pose, K, 30.0, **world))
                 if viewer.has_panel:
                     timed(f"{mode}: update, 3D + 2D window", i,
-                          lambda: viewer.update(frame, keypoints, visibility, pose, K, 30.0))
+                          lambda: viewer.update(frame, keypoints, visibility, pose, K, 30.0, "camera: estimating",
+                                                latency_ms=40.0, **world))
                 rendered = timed(f"{mode}: render_3d", i, viewer.render_3d)
-    for i, (pose, K, keypoints, visibility) in enumerate(inputs):
-        timed("draw_panel (2D keypoints + FPS)", i, lambda: draw_panel(frame, keypoints, visibility, 30.0))
+    for i, (pose, K, keypoints, visibility, _, _) in enumerate(inputs):
+        timed("draw_panel (2D keypoints + status)", i,
+              lambda: draw_panel(frame, keypoints, visibility, 30.0, "camera: estimating", 40.0, KEYS_HELP))
         timed("draw_annotated (panel + 3D view)", i, lambda: draw_annotated(frame, keypoints, visibility, rendered, 30.0))
     for name, seconds in times.items():
         print(summary(name, seconds))

@@ -100,6 +100,29 @@ def test_no_rate_is_written_before_one_is_measured():
     assert not panel.any()  # the first frame of a run with no status: nothing in the corner
 
 
+def text_end(image: np.ndarray) -> int:
+    return int(np.nonzero(image.any(axis=(0, 2)))[0].max())
+
+
+def test_the_status_line_says_the_latency_and_the_keys_go_along_the_bottom():
+    blank = np.zeros((480, 640, 3), np.uint8)
+    plain = draw_fps(blank.copy(), 29.7, status="camera locked")
+    with_latency = draw_fps(blank.copy(), 29.7, status="camera locked", latency_ms=41.2)
+    added = cv2.getTextSize("41 ms latency  ", cv2.FONT_HERSHEY_SIMPLEX, max(0.5, 480 / 800), 1)[0][0]
+    assert abs((text_end(with_latency) - text_end(plain)) - added) <= 3
+    panel = draw_panel(blank, None, None, 29.7, "", 41.0, keys="P pause   R reset view   Q quit")
+    rows = np.nonzero(panel.any(axis=(1, 2)))[0]
+    assert rows.min() < 40 and rows.max() > 450 and not panel[60:420].any()  # a line at the top, one at the bottom
+    assert not draw_panel(blank, None, None, None, "", 41.0, keys="P pause").any()  # a still figure: no text
+
+
+def test_a_line_too_long_for_a_narrow_frame_is_made_smaller_not_cut_off():
+    from app.draw import draw_keys
+    from app.viewer import KEYS_HELP
+    narrow = draw_keys(np.zeros((1280, 300, 3), np.uint8), KEYS_HELP)
+    assert 250 < text_end(narrow) < 295
+
+
 def test_draw_fps_writes_text_in_the_corner():
     frame = np.zeros((480, 640, 3), np.uint8)
     draw_fps(frame, 29.7, paused=True)

@@ -176,11 +176,18 @@ def test_ctrl_c_keeps_every_frame_already_computed(tmp_path, media_dir, estimato
 def test_viewer_run_with_annotated_video(tmp_path, media_dir, estimator, x_display):
     from app.viewer import Viewer
     out = tmp_path / "annotated.mp4"
+    results = []
     with VideoSource(media_dir / "pose_squats.mp4") as source, Viewer(width=320, height=240, visible=True) as viewer:
         video = AnnotatedVideoWriter(out, fps=source.fps)
-        summary = run(source, estimator, viewer=viewer, video_writer=video, max_frames=6, progress=False)
+        summary = run(source, estimator, viewer=viewer, video_writer=video, max_frames=6, progress=False,
+                      on_result=results.append)
         video.close()
+        # The viewer showed the person where world space put them, and the pelvis's path.
+        np.testing.assert_allclose(viewer.meshes.joint_centres(), results[-1].joints_world)
+        np.testing.assert_allclose(viewer.meshes.trail_points(), [r.root_world for r in results])
     assert summary.frames == summary.drawn == 6 and "drawing" in summary.stage_ms
+    # Capture to display, per frame drawn: positive, and under a second on a 6-frame run.
+    assert len(summary.latency_ms) == 6 and all(0 < ms < 1000 for ms in summary.latency_ms)
     capture = cv2.VideoCapture(str(out))
     assert capture.get(cv2.CAP_PROP_FRAME_COUNT) == 6
     ok, image = capture.read()

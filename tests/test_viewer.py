@@ -44,7 +44,9 @@ def viewer(x_display):
 
 
 def show(viewer, pose, camera, frame=None) -> np.ndarray:
-    assert viewer.update(frame, None, None, pose, camera, fps=30.0)
+    """One frame 10 s after the last: the view has finished gliding to its place."""
+    show.time_s = getattr(show, "time_s", 0.0) + 10.0
+    assert viewer.update(frame, None, None, pose, camera, fps=30.0, time_s=show.time_s)
     return viewer.render_3d()
 
 
@@ -72,13 +74,30 @@ def test_skeleton_follows_the_pose(viewer):
     assert top_after < top_before - 20  # image y grows downwards
 
 
-def test_frustum_moves_when_the_camera_turns(viewer):
-    first = side_masks(show(viewer, STANDING_POSE, FRONTAL_CAMERA))["frustum"]
+def test_a_camera_that_turns_about_the_person_turns_the_person_in_the_room(viewer):
+    """Without world space the pose stands in front of its camera (app.scene.stand_in_world): a
+    camera seeing the person from their right shows them side-on in the room, and a camera tilted
+    by 0.3 rad shows as a tilted frustum."""
+    from app.scene import FRUSTUM_DEPTH_M, TUBE_SIDES
+    hips = [JOINT_INDEX["left_hip"], JOINT_INDEX["right_hip"]]
+
+    def placed(camera):
+        masks = side_masks(show(viewer, STANDING_POSE, camera))
+        centres = viewer.meshes.joint_centres()
+        tubes = np.asarray(viewer.meshes.frustum.vertices).reshape(-1, 2, TUBE_SIDES, 3).mean(axis=2)
+        axis = (tubes[4:8, 0].mean(axis=0) - tubes[0, 0]) / FRUSTUM_DEPTH_M  # apex to the image's centre
+        return masks, centres[hips[0]] - centres[hips[1]], axis
+
+    masks, hip_axis, axis = placed(FRONTAL_CAMERA)
+    assert hip_axis[0] > 0.25 and abs(hip_axis[2]) < 1e-6  # facing the camera: left hip to its right (+x)
+    assert abs(axis[1]) < 1e-6 and axis[2] < -0.99           # a level camera looking along -z
     turned = (rotation_about_x(np.array(-0.3)) @ rotation_about_y(np.array(-np.pi / 2)))[:2] * 0.01  # from their right
-    second = side_masks(show(viewer, STANDING_POSE, turned))["frustum"]
-    assert first.sum() > 150 and second.sum() > 150
-    shift = np.linalg.norm(np.mean(np.nonzero(first), axis=1) - np.mean(np.nonzero(second), axis=1))
-    assert shift > 50
+    masks_turned, hip_axis, axis = placed(turned)
+    assert abs(hip_axis[0]) < 1e-6 and abs(hip_axis[2]) > 0.25  # side-on: the hips along the line of sight
+    assert np.isclose(abs(np.arcsin(axis[1])), 0.3)
+    assert masks_turned["frustum"].sum() > 150
+    left_x, right_x = (np.nonzero(masks_turned[side])[1].mean() for side in ("left", "right"))
+    assert abs(left_x - right_x) < abs(np.nonzero(masks["left"])[1].mean() - np.nonzero(masks["right"])[1].mean())
 
 
 def test_no_person_greys_the_last_pose_and_keeps_the_view(viewer):
@@ -130,6 +149,10 @@ def test_bad_shapes_are_named(viewer):
         viewer.update(None, None, None, np.zeros((16, 3)), FRONTAL_CAMERA, 30.0)
     with pytest.raises(ValueError, match="camera"):
         viewer.update(None, None, None, None, np.zeros((3, 3)), 30.0)
+    with pytest.raises(ValueError, match="joints_world"):
+        viewer.update(None, None, None, None, None, 30.0, joints_world=np.zeros((16, 3)), camera_pose=np.eye(4)[:3])
+    with pytest.raises(ValueError, match="camera_pose"):
+        viewer.update(None, None, None, None, None, 30.0, joints_world=STANDING_POSE / 1000, camera_pose=np.eye(3))
 
 
 def test_invisible_viewer_renders_offscreen_even_with_a_display(x_display):
