@@ -25,6 +25,7 @@ TRAIL_COLOR = (0.20, 0.90, 0.55)
 NO_PERSON_COLOR = (0.45, 0.45, 0.45)  # the last pose and camera, greyed, while nobody is seen
 TRAIL_SECONDS = 4.0                   # a pelvis position fades out over this long
 TRAIL_POINTS = 160                    # room for TRAIL_SECONDS at up to 40 redraws a second
+VIEW_RANGE_M = 20.0                   # the scene extent the view's zoom range is sized by
 
 
 class SceneMeshes:
@@ -76,9 +77,17 @@ class SceneMeshes:
 
         self.write_pose(joints_world)
         self.write_camera(camera_pose)
+        # Open3D sizes the view's zoom range by what it was given first (the eye reaches at most
+        # about 3.5 times its extent; it counts neither line sets nor a mesh without triangles to
+        # draw): the skeleton is added stretched over VIEW_RANGE_M, so that a person walking 10 m
+        # away stays in reach, and then put in place before anything is drawn.
+        vertices = np.asarray(self.skeleton.vertices)
+        vertices[:2] = pelvis + np.array([[-0.5, -0.1, -0.5], [0.5, 0.1, 0.5]]) * VIEW_RANGE_M
         for geometry in (self.grid, self.skeleton, self.frustum):
             vis.add_geometry(geometry)
-        vis.add_geometry(self.trail, reset_bounding_box=False)  # the view is sized by the others
+        self.write_pose(joints_world)
+        vis.update_geometry(self.skeleton)
+        vis.add_geometry(self.trail, reset_bounding_box=False)
 
     # --- placing ------------------------------------------------------------------------------
     def write_pose(self, joints_world: np.ndarray) -> None:

@@ -108,6 +108,7 @@ class Viewer:
         self.follow = FollowView(self._vis.get_view_control())
         self.follow.update(camera_pose[:, 3], joints[PELVIS], 0.0)
         self.reset_view()
+        self._seen_person = False  # the view jumps to the first person, then glides after them
 
         # Key -> callback(visualizer) -> bool, as Open3D calls them; kept here so tests can call them.
         self.key_callbacks: dict[int, Callable[[object], bool]] = {
@@ -187,7 +188,8 @@ class Viewer:
                 self.meshes.fade_trail(now)
             else:
                 self.meshes.show_person(*placed, now)
-                self.follow.update(placed[1][:, 3], placed[0][PELVIS], now)
+                self.follow.update(placed[1][:, 3], placed[0][PELVIS], now, jump=not self._seen_person)
+                self._seen_person = True
             if self._panel_name and frame_bgr is not None:
                 panel = draw_panel(frame_bgr, keypoints_2d, visibility, fps, status, latency_ms, KEYS_HELP)
                 if self._panel_rect is not None and panel.shape[:2] != self._panel_rect[3:1:-1]:

@@ -151,11 +151,25 @@ def test_the_view_follows_a_walk_keeping_person_and_camera_in_view(viewer):
     assert sizes[-1] < sizes[0]  # the view backs off as the person walks away, not the other way
 
 
+def test_following_a_walk_frame_by_frame_keeps_the_distance_it_wants(viewer):
+    """At 30 frames a second the look-at point moves along the line of sight between updates;
+    that is no scroll of the user's, so the distance stays the follower's own."""
+    placed = walk_away(steps=90)
+    for step, (joints, camera_pose) in enumerate(placed):
+        viewer.update(None, None, None, None, None, 30.0, joints_world=joints, camera_pose=camera_pose,
+                      time_s=step / 30.0)
+    for _ in range(60):  # standing at the end: the glide settles on the target
+        step += 1
+        viewer.update(None, None, None, None, None, 30.0, joints_world=joints, camera_pose=camera_pose,
+                      time_s=step / 30.0)
+    wanted = viewer.follow.target(camera_pose[:, 3], joints[PELVIS])[1]
+    assert abs(viewer.follow.eye_distance() - wanted) < 0.02 * wanted
+
+
 def test_a_scroll_is_kept_while_following_and_R_resets_it(viewer):
-    from app.follow_view import view_target
     (joints, camera_pose), *_ = walk_away()
     viewer.update(None, None, None, None, None, 30.0, joints_world=joints, camera_pose=camera_pose, time_s=100.0)
-    wanted = view_target(camera_pose[:, 3], joints[PELVIS])[1]
+    wanted = viewer.follow.target(camera_pose[:, 3], joints[PELVIS])[1]
     assert abs(viewer.follow.eye_distance() - wanted) < 0.02 * wanted
     viewer._vis.get_view_control().scale(4.0)  # what a turn of the mouse wheel does
     scrolled = viewer.follow.eye_distance()
