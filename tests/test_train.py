@@ -48,17 +48,21 @@ def test_outputs_are_written(tiny_training_run):
     assert state["reference_inputs"].shape[1:] == (17, 2)
 
 
-def test_resume_continues_exactly_where_a_run_stopped(data_root, tmp_path, tiny_training_run):
-    """Train 150 steps, resume to 300: the same weights as an uninterrupted 300-step run."""
+def test_resume_continues_exactly_where_a_run_stopped(data_root, tmp_path):
+    """Train 20 of 40 steps, resume to 40: the same weights as an uninterrupted run. The learning
+    rate decays at steps 24 and 36 (--lr-decay-at 0.6 0.9), after the stop, so the schedule must
+    resume too; the critic's and the data streams' states likewise."""
     import torch
-    full_dir, _ = tiny_training_run
-    args = ["--data-root", str(data_root), *TINY_TRAINING]
-    train.main(args + ["--out-dir", str(tmp_path), "--stop-after", "150"])
-    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 150
-    train.main(args + ["--out-dir", str(tmp_path), "--resume", str(tmp_path / "checkpoint.pt")])
-    resumed = load_checkpoint(tmp_path / "checkpoint.pt")["generator"]
-    full = load_checkpoint(full_dir / "checkpoint.pt")["generator"]
-    assert all(torch.allclose(resumed[k], full[k], atol=1e-5) for k in full)
+    args = ["--data-root", str(data_root), *TINY_TRAINING, "--steps", "40", "--width", "128",
+            "--critic-kcs-width", "64", "--eval-every", "20", "--checkpoint-every", "20",
+            "--lr-decay-at", "0.6", "0.9"]
+    train.main(args + ["--out-dir", str(tmp_path / "full")])
+    train.main(args + ["--out-dir", str(tmp_path / "split"), "--stop-after", "20"])
+    assert load_checkpoint(tmp_path / "split" / "checkpoint.pt")["step"] == 20
+    train.main(args + ["--out-dir", str(tmp_path / "split"), "--resume", str(tmp_path / "split" / "checkpoint.pt")])
+    resumed, full = load_checkpoint(tmp_path / "split" / "checkpoint.pt"), load_checkpoint(tmp_path / "full" / "checkpoint.pt")
+    for net in ("generator", "critic"):
+        assert all(torch.allclose(resumed[net][k], full[net][k], atol=1e-5) for k in full[net]), net
 
 
 def test_unknown_config_keys_are_refused(tmp_path):
