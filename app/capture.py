@@ -351,3 +351,18 @@ def open_source(camera: int | None = None, video: Path | str | None = None) -> V
     if camera < 0:
         raise SourceError(f"camera index must be 0 or more, got {camera}")
     return CameraSource(camera)
+
+
+def read_frames(path: Path | str) -> list[np.ndarray]:
+    """Every frame of a short video file, decoded into memory in order (BGR), up to the first
+    that does not decode: a clip to replay again and again, as the benchmarks and the tests do
+    (a stand-in camera, a longer copy of a clip). Not for long videos: all frames are kept."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        frames.append(image)
+    capture.release()
+    return frames

@@ -34,6 +34,7 @@ import numpy as np
 
 from app.batch import run_batch
 from app.batch_plan import WARMUP_S, BatchSettings, default_workers, expand_videos, split_frames
+from app.capture import read_frames
 from app.results import read_results
 from bench_pipeline import MEDIA, mediapipe_alone  # beside this file: the script's folder is on sys.path
 
@@ -55,13 +56,8 @@ def repeated_video(source: Path, frames: int, out: Path) -> Path:
     """`source` played again and again up to `frames` frames, at its frame rate (mp4v)."""
     capture = cv2.VideoCapture(str(source))
     fps = capture.get(cv2.CAP_PROP_FPS)
-    images = []
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        images.append(image)
     capture.release()
+    images = read_frames(source)
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (images[0].shape[1], images[0].shape[0]))
     for i in range(frames):
         writer.write(images[i % len(images)])

@@ -39,14 +39,8 @@ class PacedVideo:
     at `fps` in real time (a late reader gets the next frame at once, never a burst of old ones)."""
 
     def __init__(self, path: Path, fps: float):
-        capture = cv2.VideoCapture(str(path))
-        self._frames = []
-        while True:
-            ok, image = capture.read()
-            if not ok:
-                break
-            self._frames.append(image)
-        capture.release()
+        from app.capture import read_frames
+        self._frames = read_frames(path)
         if not self._frames:
             sys.exit(f"cannot read {path}")
         self.fps, self.delivered = fps, 0

@@ -32,7 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.capture import Frame, VideoSource
+from app.capture import Frame, VideoSource, read_frames
 from app.estimator import PoseEstimator
 from app.keypoints import PoseDetector
 from app.pipeline import run
@@ -81,14 +81,7 @@ def cpu_seconds() -> float:
 def mediapipe_alone(path: Path, frames: int) -> dict:
     """FPS of MediaPipe Pose (same settings as PoseDetector) on pre-decoded RGB frames."""
     import mediapipe as mp
-    capture = cv2.VideoCapture(str(path))
-    rgb = []
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        rgb.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-    capture.release()
+    rgb = [cv2.cvtColor(image, cv2.COLOR_BGR2RGB) for image in read_frames(path)]
     with mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1, smooth_landmarks=False) as pose:
         pose.process(rgb[0])  # graph start-up
         start, cpu = time.perf_counter(), cpu_seconds()

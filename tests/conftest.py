@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# The helper modules' asserts report their operands like the tests' own (imported only after this).
+pytest.register_assert_rewrite("tests.cli_runs", "tests.videos")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -75,6 +78,24 @@ def x_display():
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.fixture(scope="session")
+def shipped_model() -> Path:
+    """The shipped ONNX lifter; tests that run it skip with a reason where it is absent."""
+    from core.lifter import DEFAULT_MODEL_PATH
+    if not DEFAULT_MODEL_PATH.is_file():
+        pytest.skip(f"the shipped lifter {DEFAULT_MODEL_PATH} is missing")
+    return DEFAULT_MODEL_PATH
+
+
+@pytest.fixture(scope="session")
+def long_video(tmp_path_factory, media_dir: Path) -> Path:
+    """pose_1.mp4 four times over (480 frames, MJPG): long enough to interrupt half-way."""
+    from app.capture import read_frames
+    from tests.videos import write_video
+    path = tmp_path_factory.mktemp("long") / "long.avi"
+    return write_video(path, read_frames(media_dir / "pose_1.mp4"), "MJPG", repeats=4)
 
 
 # Shared by the training and export tests: one short run on the real data with the shipped model's

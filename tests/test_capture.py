@@ -1,5 +1,5 @@
 """Frame sources on real video files; only the physical webcam is stood in for (by a file played
-at camera speed through cv2.VideoCapture), as the developers' guide allows."""
+at camera speed through cv2.VideoCapture: tests/videos.py), as the developers' guide allows."""
 from __future__ import annotations
 
 import threading
@@ -11,50 +11,7 @@ import numpy as np
 import pytest
 
 from app.capture import CameraSource, SourceError, VideoSource, open_source
-
-
-class FileWebcam:
-    """A webcam stand-in: real frames from a video file, delivered at `fps` like a camera
-    (read() blocks until the next frame is due); after `stop_after` frames it delivers nothing,
-    like an unplugged camera. `fails=True` is a camera that opens but never gives a frame (busy)."""
-
-    def __init__(self, path: Path, fps: float = 30.0, stop_after: int | None = None, fails: bool = False):
-        self._video = cv2.VideoCapture(str(path))
-        self._frames = []
-        while True:
-            ok, image = self._video.read()
-            if not ok:
-                break
-            self._frames.append(image)
-        self._video.release()
-        self.fps, self.stop_after, self.fails = fps, stop_after, fails
-        self.delivered = 0
-        self._next_due = time.monotonic()
-        self.released = False
-
-    def isOpened(self) -> bool:
-        return True
-
-    def set(self, prop: int, value: float) -> bool:
-        return False
-
-    def get(self, prop: int) -> float:
-        return self.fps if prop == cv2.CAP_PROP_FPS else 0.0
-
-    def read(self):
-        if self.fails or (self.stop_after is not None and self.delivered >= self.stop_after):
-            time.sleep(0.01)
-            return False, None
-        delay = self._next_due - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        self._next_due = max(self._next_due, time.monotonic() - 1.0) + 1.0 / self.fps
-        image = self._frames[self.delivered % len(self._frames)].copy()
-        self.delivered += 1
-        return True, image
-
-    def release(self) -> None:
-        self.released = True
+from tests.videos import FileWebcam, write_phone_video
 
 
 @pytest.fixture(scope="module")
@@ -216,30 +173,6 @@ def test_closing_a_camera_source_stops_its_reader(walking_video):
 
 
 # --- issue 17: phone videos, and names OpenCV would read as patterns -------------------------------
-def write_phone_video(path: Path, upright: np.ndarray, frames: int = 6) -> Path:
-    """An .mp4 as a phone records it: the frames stored sideways (rotated a quarter turn
-    counter-clockwise) and a display matrix in the track header (tkhd) that turns them upright,
-    the `rotate=90` that phones and ffmpeg write. OpenCV writes the video; the matrix is set in
-    the file's bytes, where every player reads it."""
-    import struct
-    stored = cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE)
-    stored = np.ascontiguousarray(stored[:stored.shape[0] // 2 * 2, :stored.shape[1] // 2 * 2])
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (stored.shape[1], stored.shape[0]))
-    for _ in range(frames):
-        writer.write(stored)
-    writer.release()
-    data = bytearray(path.read_bytes())
-    at = data.find(b"tkhd") - 4  # the box: size, type, version and flags, then times, ids, duration...
-    assert at > 0 and data[at + 8] == 0, "expected one version-0 track header"
-    one, minus_one, w = 0x00010000, 0xFFFF0000, 0x40000000  # 16.16 and 2.30 fixed point
-    struct.pack_into(">9I", data, at + 8 + 4 + 20 + 8 + 8, 0, one, 0, minus_one, 0, 0, 0, 0, w)
-    path.write_bytes(bytes(data))
-    capture = cv2.VideoCapture(str(path))
-    assert capture.get(cv2.CAP_PROP_ORIENTATION_META) == 90  # the file really says "turn me"
-    capture.release()
-    return path
-
-
 def test_a_phone_video_is_read_upright(tmp_path, media_dir):
     upright = cv2.imread(str(media_dir / "pose.jpg"))  # 1000 x 667, a person standing
     video = write_phone_video(tmp_path / "phone.mp4", upright)

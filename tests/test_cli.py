@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,65 +12,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from core.lifter import DEFAULT_MODEL_PATH
-from app.results import read_results
+from onnx import TensorProto
 
 from app.arguments import build_parser
+from app.capture import read_frames
 from app.cli import MAX_NON_FINITE_FRAMES
 from app.install_hints import describe_import_error
-from tests.test_lifter import TensorProto, _onnx_model
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-RUN_DEMO = REPO_ROOT / "run_demo.py"
-
-
-def headless_env() -> dict:
-    env = dict(os.environ)
-    env.pop("DISPLAY", None)
-    env.pop("WAYLAND_DISPLAY", None)
-    return env
-
-
-def demo(*args: str, timeout: float = 120, python: list[str] | None = None, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([*(python or [sys.executable]), str(RUN_DEMO), *map(str, args)], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=timeout, env=kwargs.pop("env", headless_env()),
-                          **kwargs)
-
-
-def one_line_error(result: subprocess.CompletedProcess) -> str:
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("run_demo.py: error: "), lines[0]
-    assert "Traceback" not in result.stderr
-    return lines[0]
-
-
-@pytest.fixture(scope="module")
-def model() -> Path:
-    if not DEFAULT_MODEL_PATH.is_file():
-        pytest.skip(f"the shipped lifter {DEFAULT_MODEL_PATH} is missing")
-    return DEFAULT_MODEL_PATH
-
-
-@pytest.fixture(scope="module")
-def long_video(tmp_path_factory, media_dir) -> Path:
-    """pose_1.mp4 four times over (480 frames, MJPG): long enough to interrupt half-way."""
-    path = tmp_path_factory.mktemp("long") / "long.avi"
-    capture = cv2.VideoCapture(str(media_dir / "pose_1.mp4"))
-    frames = []
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        frames.append(image)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (576, 576))
-    for _ in range(4):
-        for image in frames:
-            writer.write(image)
-    writer.release()
-    return path
-
+from app.results import read_results
+from tests.cli_runs import ctrl_c_after_first_save, demo, one_line_error, python_with_file_size_limit, start
+from tests.conftest import REPO_ROOT
+from tests.onnx_models import onnx_model
+from tests.videos import write_phone_video, write_video
 
 # --- arguments ----------------------------------------------------------------------------------
 def test_help_documents_every_option():
@@ -144,14 +94,14 @@ def test_an_output_naming_the_input_video_is_refused_and_the_video_kept(tmp_path
 
 
 @pytest.mark.parametrize("kind", ["relative", "symlink", "hardlink"])
-def test_an_output_naming_the_model_is_refused_and_the_model_kept(tmp_path, media_dir, model, kind):
+def test_an_output_naming_the_model_is_refused_and_the_model_kept(tmp_path, media_dir, shipped_model, kind):
     lifter = tmp_path / "lifter.json"  # any name loads as a model; the output check must not trust the extension
-    lifter.write_bytes(model.read_bytes())
+    lifter.write_bytes(shipped_model.read_bytes())
     output = _link(kind, lifter, tmp_path / "out.json")
     result = demo("--video", media_dir / "pose_1.mp4", "--no-viewer", "--model", lifter, "--output", output)
     assert result.returncode == 2
     assert f"--output {output} is the model" in one_line_error(result)
-    assert lifter.read_bytes() == model.read_bytes()
+    assert lifter.read_bytes() == shipped_model.read_bytes()
 
 
 def test_output_and_video_linked_to_one_file_are_refused(tmp_path, media_dir):
@@ -220,7 +170,7 @@ def test_bad_model_file(tmp_path, media_dir, content, expected):
     (dict(output_type=TensorProto.INT64), "output 'pose_3d' is tensor(int64), the contract needs float32"),
 ])
 def test_a_model_that_breaks_the_contract_is_one_line_without_native_logs(tmp_path, media_dir, kwargs, expected):
-    path = _onnx_model(tmp_path / "model.onnx", **kwargs)
+    path = onnx_model(tmp_path / "model.onnx", **kwargs)
     result = demo("--video", media_dir / "pose_1.mp4", "--no-viewer", "--model", path)
     assert result.returncode == 2 and expected in one_line_error(result)  # one line: no onnxruntime log lines
     assert result.stdout == ""
@@ -228,7 +178,7 @@ def test_a_model_that_breaks_the_contract_is_one_line_without_native_logs(tmp_pa
 
 def test_a_model_that_answers_nan_is_reported_and_stops_a_headless_run(tmp_path, media_dir):
     out = tmp_path / "poses.json"
-    model = _onnx_model(tmp_path / "nan.onnx", scale=float("nan"))
+    model = onnx_model(tmp_path / "nan.onnx", scale=float("nan"))
     result = demo("--video", media_dir / "pose_1.mp4", "--no-viewer", "--model", model, "--output", out)
     assert result.returncode == 1, result.stderr
     warning, error = result.stderr.strip().splitlines()  # warned once, then one line for the failure
@@ -261,10 +211,10 @@ def test_import_failures_name_the_package_to_install(error, package):
 
 
 # --- runs -------------------------------------------------------------------------------------------
-def test_video_to_json_end_to_end(tmp_path, media_dir, model):
+def test_video_to_json_end_to_end(tmp_path, media_dir, shipped_model):
     out = tmp_path / "squats.json"
     result = demo("--video", media_dir / "pose_squats.mp4", "--no-viewer", "--max-frames", 10, "--output", out,
-                  "--model", model)
+                  "--model", shipped_model)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""  # no library chatter, no warnings
     assert "processed 10 frames" in result.stdout and "person found in 10" in result.stdout
@@ -273,12 +223,11 @@ def test_video_to_json_end_to_end(tmp_path, media_dir, model):
     assert all(f["detected"] and np.isfinite(np.array(f["pose_3d"])).all() for f in document["frames"])
 
 
-def test_a_phone_video_gives_upright_keypoints_and_an_upright_annotated_video(tmp_path, media_dir, model):
+def test_a_phone_video_gives_upright_keypoints_and_an_upright_annotated_video(tmp_path, media_dir, shipped_model):
     from core.skeleton import JOINT_INDEX
-    from tests.test_capture import write_phone_video
     video = write_phone_video(tmp_path / "phone.mp4", cv2.imread(str(media_dir / "pose.jpg")))  # stored sideways
     out, annotated = tmp_path / "poses.json", tmp_path / "annotated.mp4"
-    result = demo("--video", video, "--no-viewer", "--output", out, "--save-video", annotated, "--model", model)
+    result = demo("--video", video, "--no-viewer", "--output", out, "--save-video", annotated, "--model", shipped_model)
     assert result.returncode == 0, result.stderr
     frames = json.loads(out.read_text())["frames"]
     assert len(frames) == 6 and all(f["detected"] for f in frames)
@@ -293,7 +242,7 @@ def test_a_phone_video_gives_upright_keypoints_and_an_upright_annotated_video(tm
     assert ok and image.shape[0] == 666  # the annotated video is as tall as the upright frame
 
 
-def test_video_damaged_in_the_middle_goes_on_past_the_damage(tmp_path, media_dir, model):
+def test_video_damaged_in_the_middle_goes_on_past_the_damage(tmp_path, media_dir, shipped_model):
     """The decoder fails 25 times in a row in the damaged stretch and then decodes the rest: the
     run skips the stretch, says how many reads failed, and keeps the rest (issue 17, item 10). A
     video that stops decoding for good: tests/test_cli_faults.py."""
@@ -303,7 +252,7 @@ def test_video_damaged_in_the_middle_goes_on_past_the_damage(tmp_path, media_dir
     damaged = tmp_path / "damaged.mp4"
     damaged.write_bytes(bytes(data))
     out = tmp_path / "damaged.csv"
-    result = demo("--video", damaged, "--no-viewer", "--output", out, "--model", model)
+    result = demo("--video", damaged, "--no-viewer", "--output", out, "--model", shipped_model)
     assert result.returncode == 0, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and re.fullmatch(rf"run_demo.py: warning: \d+ damaged frames of {re.escape(str(damaged))} "
@@ -314,19 +263,10 @@ def test_video_damaged_in_the_middle_goes_on_past_the_damage(tmp_path, media_dir
     assert len(rows) == saved and [int(r.split(",")[0]) for r in rows] == list(range(saved))
 
 
-def test_ctrl_c_half_way_keeps_a_valid_file(tmp_path, long_video, model):
+def test_ctrl_c_half_way_keeps_a_valid_file(tmp_path, long_video, shipped_model):
     out = tmp_path / "partial.json"
-    child = subprocess.Popen([sys.executable, str(RUN_DEMO), "--video", str(long_video), "--no-viewer",
-                              "--output", str(out), "--model", str(model)], cwd=REPO_ROOT, env=headless_env(),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not out.exists() and time.monotonic() < deadline:  # the first periodic save
-            time.sleep(0.05)
-        child.send_signal(signal.SIGINT)
-        stdout, stderr = child.communicate(timeout=60)
-    finally:
-        child.kill()
+    child = start("--video", long_video, "--no-viewer", "--output", out, "--model", shipped_model)
+    stdout, stderr = ctrl_c_after_first_save(child, out, poll=0.05)
     assert child.returncode == 130, stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("run_demo.py: interrupted; saved ") and "Traceback" not in stderr
@@ -342,39 +282,17 @@ def big_video(tmp_path_factory, media_dir) -> Path:
     annotated frame takes longer than MediaPipe, so the main loop takes several finished frames off
     the queue at once, and an interrupt lands while some of them wait to be drawn."""
     path = tmp_path_factory.mktemp("big") / "big.mp4"
-    capture = cv2.VideoCapture(str(media_dir / "pose_1.mp4"))
-    frames = []
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.resize(image, (1440, 1440)))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (1440, 1440))
-    for _ in range(3):
-        for image in frames:
-            writer.write(image)
-    writer.release()
-    return path
+    return write_video(path, read_frames(media_dir / "pose_1.mp4"), "mp4v", repeats=3, size=(1440, 1440))
 
 
-def test_ctrl_c_while_saving_the_video_keeps_every_computed_frame(tmp_path, big_video, model):
+def test_ctrl_c_while_saving_the_video_keeps_every_computed_frame(tmp_path, big_video, shipped_model):
     """Frames taken off the queue for drawing reach the results too, and the count printed is the
     count in the file (issue 17: 8 of 9 interrupted runs had gaps)."""
     for attempt, delay in enumerate((0.0, 0.25, 0.5, 0.75)):
         out, video = tmp_path / f"run{attempt}.json", tmp_path / f"run{attempt}.mp4"
-        child = subprocess.Popen([sys.executable, str(RUN_DEMO), "--video", str(big_video), "--no-viewer",
-                                  "--output", str(out), "--save-video", str(video), "--model", str(model)],
-                                 cwd=REPO_ROOT, env=headless_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True)
-        try:
-            deadline = time.monotonic() + 60
-            while not out.exists() and time.monotonic() < deadline:  # the first periodic save
-                time.sleep(0.02)
-            time.sleep(delay)
-            child.send_signal(signal.SIGINT)
-            stdout, stderr = child.communicate(timeout=60)
-        finally:
-            child.kill()
+        child = start("--video", big_video, "--no-viewer", "--output", out, "--save-video", video,
+                      "--model", shipped_model)
+        stdout, stderr = ctrl_c_after_first_save(child, out, delay)
         assert child.returncode == 130, stderr
         lines = stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("run_demo.py: interrupted; saved "), stderr
@@ -386,14 +304,11 @@ def test_ctrl_c_while_saving_the_video_keeps_every_computed_frame(tmp_path, big_
 
 
 @pytest.mark.parametrize("suffix", [".json", ".npz", ".csv"])
-def test_a_disk_that_fills_up_is_a_one_line_failure(tmp_path, media_dir, model, suffix):
+def test_a_disk_that_fills_up_is_a_one_line_failure(tmp_path, media_dir, shipped_model, suffix):
     # The kernel refuses to grow any file of the process past 30 kB (RLIMIT_FSIZE): a full disk, for it.
-    limited = [sys.executable, "-c", "import os, resource, sys; "
-               "resource.setrlimit(resource.RLIMIT_FSIZE, (30_000, 30_000)); "
-               "os.execv(sys.executable, [sys.executable] + sys.argv[1:])"]
     out = tmp_path / f"full{suffix}"
-    result = demo("--video", media_dir / "pose_squats.mp4", "--no-viewer", "--output", out, "--model", model,
-                  python=limited)
+    result = demo("--video", media_dir / "pose_squats.mp4", "--no-viewer", "--output", out, "--model", shipped_model,
+                  python=python_with_file_size_limit(30_000))
     assert result.returncode == 1
     line = one_line_error(result)  # for .npz, no ZipFile.__del__ traceback after it
     assert f"writing {out} failed (File too large)" in line

@@ -1,45 +1,16 @@
 """The lifter runtime: contract checks on load, and inputs that must never produce NaN."""
 import numpy as np
-import onnx
 import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
-from onnx import TensorProto, helper
+from onnx import TensorProto
 
 from core.lifter import DEFAULT_MODEL_PATH, Lifter
 from core.contract import ModelContractError
 from core.camera import rotation_from_camera
 from core.skeleton import JOINT_NAMES, NUM_JOINTS
+from tests.onnx_models import onnx_model
 from tests.poses import standing_pose
-
-
-def _onnx_model(path, input_name="keypoints_2d", input_shape=("N", 17, 2), outputs=("pose_3d", "camera"),
-                output_batch="N", output_type=TensorProto.FLOAT, scale=1.0):
-    """A tiny graph: pose_3d = zeros-padded input, camera = the first three joints, transposed;
-    both times `scale` (NaN: a broken model). Only the interface matters."""
-    nodes, graph_outputs = [], []
-    inp = helper.make_tensor_value_info(input_name, TensorProto.FLOAT, list(input_shape))
-    constants = [helper.make_tensor("pads", TensorProto.INT64, [6], [0, 0, 0, 0, 0, 1]),
-                 helper.make_tensor("scale", TensorProto.FLOAT, [], [scale]),
-                 helper.make_tensor("starts", TensorProto.INT64, [1], [0]),
-                 helper.make_tensor("ends", TensorProto.INT64, [1], [3]),
-                 helper.make_tensor("axes", TensorProto.INT64, [1], [1])]
-    nodes.append(helper.make_node("Mul", [input_name, "scale"], ["scaled"]))
-    for name, shape, make in (("pose_3d", [17, 3], lambda out: [helper.make_node("Pad", ["scaled", "pads"], [out])]),
-                              ("camera", [2, 3], lambda out: [
-                                  helper.make_node("Slice", ["scaled", "starts", "ends", "axes"], ["first3"]),
-                                  helper.make_node("Transpose", ["first3"], [out], perm=[0, 2, 1])])):
-        if name not in outputs:
-            continue
-        if output_type == TensorProto.FLOAT:
-            nodes += make(name)
-        else:
-            nodes += make(name + "_float") + [helper.make_node("Cast", [name + "_float"], [name], to=output_type)]
-        graph_outputs.append(helper.make_tensor_value_info(name, output_type, [output_batch, *shape]))
-    graph = helper.make_graph(nodes, "g", [inp], graph_outputs, initializer=constants)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.save(model, str(path))
-    return path
 
 
 def test_refuses_a_missing_model(tmp_path):
@@ -56,21 +27,21 @@ def test_refuses_a_file_that_is_not_onnx(tmp_path):
 
 def test_refuses_the_wrong_input_name(tmp_path):
     with pytest.raises(ModelContractError, match="inputs are \\['pose_2d'\\]"):
-        Lifter(_onnx_model(tmp_path / "m.onnx", input_name="pose_2d"))
+        Lifter(onnx_model(tmp_path / "m.onnx", input_name="pose_2d"))
 
 
 def test_refuses_the_wrong_input_shape(tmp_path):
     with pytest.raises(ModelContractError, match="needs float32 \\[N,17,2\\]"):
-        Lifter(_onnx_model(tmp_path / "m.onnx", input_shape=("N", 16, 2)))
+        Lifter(onnx_model(tmp_path / "m.onnx", input_shape=("N", 16, 2)))
 
 
 def test_refuses_a_missing_output(tmp_path):
     with pytest.raises(ModelContractError, match="output 'camera' is missing"):
-        Lifter(_onnx_model(tmp_path / "m.onnx", outputs=("pose_3d",)))
+        Lifter(onnx_model(tmp_path / "m.onnx", outputs=("pose_3d",)))
 
 
 def test_accepts_a_model_that_follows_the_interface(tmp_path):
-    lifter = Lifter(_onnx_model(tmp_path / "m.onnx"))
+    lifter = Lifter(onnx_model(tmp_path / "m.onnx"))
     result = lifter.process(np.random.default_rng(0).normal(300, 50, (NUM_JOINTS, 2)))
     assert result.pose_3d.shape == (1, NUM_JOINTS, 3) and result.valid.tolist() == [True]
     assert lifter.process(np.random.default_rng(1).normal(300, 50, (4, NUM_JOINTS, 2))).valid.all()
@@ -78,22 +49,22 @@ def test_accepts_a_model_that_follows_the_interface(tmp_path):
 
 def test_refuses_a_fixed_input_batch(tmp_path):
     with pytest.raises(ModelContractError, match="input 'keypoints_2d' has a fixed batch of 5"):
-        Lifter(_onnx_model(tmp_path / "m.onnx", input_shape=(5, 17, 2), output_batch=5))
+        Lifter(onnx_model(tmp_path / "m.onnx", input_shape=(5, 17, 2), output_batch=5))
 
 
 def test_refuses_a_fixed_output_batch(tmp_path):
     with pytest.raises(ModelContractError, match="output 'pose_3d' has a fixed batch of 1"):
-        Lifter(_onnx_model(tmp_path / "m.onnx", output_batch=1))
+        Lifter(onnx_model(tmp_path / "m.onnx", output_batch=1))
 
 
 @pytest.mark.parametrize("dtype,name", [(TensorProto.INT64, "tensor\\(int64\\)"), (TensorProto.DOUBLE, "tensor\\(double\\)")])
 def test_refuses_outputs_that_are_not_float32(tmp_path, dtype, name):
     with pytest.raises(ModelContractError, match=f"output 'pose_3d' is {name}, the contract needs float32"):
-        Lifter(_onnx_model(tmp_path / "m.onnx", output_type=dtype))
+        Lifter(onnx_model(tmp_path / "m.onnx", output_type=dtype))
 
 
 def test_counts_the_frames_in_a_row_a_broken_model_answers_nan(tmp_path):
-    lifter = Lifter(_onnx_model(tmp_path / "nan.onnx", scale=float("nan")))
+    lifter = Lifter(onnx_model(tmp_path / "nan.onnx", scale=float("nan")))
     keypoints = np.random.default_rng(0).normal(300, 50, (3, NUM_JOINTS, 2))
     result = lifter.process(keypoints)
     assert result.valid.tolist() == [False] * 3 and np.isfinite(result.pose_3d).all()
@@ -101,7 +72,7 @@ def test_counts_the_frames_in_a_row_a_broken_model_answers_nan(tmp_path):
     assert lifter.non_finite_streak == 4
     lifter.process(np.full((NUM_JOINTS, 2), np.nan))  # not sent to the model: the streak stands
     assert lifter.non_finite_streak == 4
-    healthy = Lifter(_onnx_model(tmp_path / "ok.onnx"))
+    healthy = Lifter(onnx_model(tmp_path / "ok.onnx"))
     healthy.process(keypoints)
     assert healthy.non_finite_streak == 0
 

@@ -25,7 +25,7 @@ from app.results_writer import ResultsWriter
 from app.stage_times import STAGES
 from app.video_writer import AnnotatedVideoWriter
 from core.skeleton import JOINT_INDEX, NUM_JOINTS
-from tests.test_capture import FileWebcam
+from tests.videos import FileWebcam
 
 J = JOINT_INDEX
 

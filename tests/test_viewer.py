@@ -12,28 +12,12 @@ import pytest
 from core.camera import rotation_about_x, rotation_about_y
 from core.skeleton import JOINT_INDEX, NUM_JOINTS
 from tests.poses import standing_pose
+from tests.viewer_pixels import foreground, side_masks
 
 STANDING_POSE = standing_pose()
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRONTAL_CAMERA = np.eye(3)[:2] * 0.01  # weak perspective K = s * R[:2], the person facing the camera
-
-
-def side_masks(rgb: np.ndarray) -> dict[str, np.ndarray]:
-    """Pixels of the left (blue), right (orange-red) and frustum (yellow) colours, shading allowed."""
-    r, g, b = (rgb[..., i].astype(np.int32) for i in range(3))
-    return {
-        "left": (b > 120) & (b > r + 80) & (b > g + 30),
-        "right": (r > 120) & (r > b + 80) & (g < 0.6 * r),
-        "frustum": (r > 120) & (g > 0.7 * r) & (b < 0.5 * r),
-    }
-
-
-def foreground(rgb: np.ndarray) -> np.ndarray:
-    """Pixels that differ from the background colour."""
-    from app.viewer import BACKGROUND
-    background = np.round(np.asarray(BACKGROUND) * 255)
-    return np.abs(rgb.astype(np.int32) - background).max(axis=-1) > 12
 
 
 @pytest.fixture

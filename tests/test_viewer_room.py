@@ -16,7 +16,7 @@ from app.world import ANKLE_HEIGHT_M
 from core.camera import rotation_about_x
 from core.skeleton import JOINT_INDEX, PELVIS
 from tests.poses import standing_pose
-from tests.test_viewer import foreground, side_masks
+from tests.viewer_pixels import foreground, side_masks
 
 ANKLES = [JOINT_INDEX["left_ankle"], JOINT_INDEX["right_ankle"]]
 
