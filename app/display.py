@@ -75,30 +75,36 @@ def x_display_reachable(display: str | None = None) -> bool | None:
         return handle is not None
 
 
-def screen_size() -> tuple[int, int] | None:
-    """The X screen's (width, height) in pixels, or None without a reachable display."""
+@contextmanager
+def _default_screen() -> Iterator[tuple | None]:
+    """(libX11, display, screen number, width, height) of the default X screen while the block
+    runs, or None without a reachable display."""
     x11 = _libx11() if os.environ.get("DISPLAY") else None
     if x11 is None:
-        return None
+        yield None
+        return
     with _connection(x11, None) as handle:
         if handle is None:
-            return None
+            yield None
+            return
         screen = x11.XDefaultScreen(handle)
-        return int(x11.XDisplayWidth(handle, screen)), int(x11.XDisplayHeight(handle, screen))
+        yield x11, handle, screen, int(x11.XDisplayWidth(handle, screen)), int(x11.XDisplayHeight(handle, screen))
+
+
+def screen_size() -> tuple[int, int] | None:
+    """The X screen's (width, height) in pixels, or None without a reachable display."""
+    with _default_screen() as found:
+        return None if found is None else found[3:]
 
 
 def grab_screen() -> np.ndarray | None:
     """What the X screen shows, BGR uint8 [height, width, 3], or None without a reachable display
     or on a screen that is not 24-bit true colour (Xvfb's -screen 0 WxHx24, every desktop today)."""
     import numpy as np
-    x11 = _libx11() if os.environ.get("DISPLAY") else None
-    if x11 is None:
-        return None
-    with _connection(x11, None) as handle:
-        if handle is None:
+    with _default_screen() as found:
+        if found is None:
             return None
-        screen = x11.XDefaultScreen(handle)
-        width, height = x11.XDisplayWidth(handle, screen), x11.XDisplayHeight(handle, screen)
+        x11, handle, screen, width, height = found
         image = x11.XGetImage(handle, x11.XRootWindow(handle, screen), 0, 0, width, height, ALL_PLANES, Z_PIXMAP)
         if not image:
             return None
