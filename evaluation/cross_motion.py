@@ -132,6 +132,23 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def unseen_by_reference(rows: list[dict]) -> str:
+    """One sentence on the groups whose people the reference lifter never saw: its mean errors there
+    beside both models'. The reference trained on the full schedule, so the comparison says what
+    the protocol's short RepNet runs leave out; empty without such groups."""
+    unseen = [r for r in rows if "reference" in r and not r["reference"]["saw_these_people"]]
+    if not unseen:
+        return ""
+    mean = {k: {m: float(np.mean([r[k][m] for r in unseen])) for m in ("mpjpe", "pa_mpjpe")}
+            for k in ("reference", "baseline", "repnet")}
+    return (f"On the {len(unseen)} groups whose people the reference never saw, it scores "
+            f"{mean['reference']['mpjpe']:.1f} / {mean['reference']['pa_mpjpe']:.1f} mm (MPJPE / PA-MPJPE), the "
+            f"supervised network {mean['baseline']['mpjpe']:.1f} / {mean['baseline']['pa_mpjpe']:.1f} and the "
+            f"protocol's RepNet {mean['repnet']['mpjpe']:.1f} / {mean['repnet']['pa_mpjpe']:.1f}: reference / "
+            f"supervised {mean['reference']['pa_mpjpe'] / mean['baseline']['pa_mpjpe']:.2f} in PA-MPJPE and "
+            f"{mean['reference']['mpjpe'] / mean['baseline']['mpjpe']:.2f} in the camera frame.")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evaluation.cross_motion", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

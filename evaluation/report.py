@@ -81,7 +81,7 @@ def squat_figure(models: dict[str, Path], clip: real_video.Clip, path: Path) -> 
 
 
 def cross_motion_section(path: Path) -> list[str]:
-    from evaluation.cross_motion import table
+    from evaluation.cross_motion import table, unseen_by_reference
     if not path.is_file():
         return ["*Not run yet: `python -m evaluation.cross_motion` writes it.*"]
     report = json.loads(path.read_text())
@@ -89,7 +89,7 @@ def cross_motion_section(path: Path) -> list[str]:
                  "that group's people)." if report.get("reference") else "")
     return [f"`{report['command']}` (RepNet {report['steps']} steps, the shipped recipe otherwise; supervised "
             f"baseline {report['baseline_steps']} steps, same width; both on the same poses).{reference}", "",
-            table(report["groups"])]
+            table(report["groups"]), "", unseen_by_reference(report["groups"])]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,3 +30,17 @@ def test_test_frames_come_from_the_group_only(cmu_trials):
 def test_unknown_group_is_a_one_line_error(capsys):
     assert cross_motion.main(["--groups", "juggling"]) == 2
     assert "unknown group" in capsys.readouterr().err
+
+
+def test_the_reference_is_summed_up_on_the_groups_it_never_saw():
+    def row(group, seen, ref, base, rep):
+        return {"group": group, "reference": {"mpjpe": ref[0], "pa_mpjpe": ref[1], "saw_these_people": seen},
+                "baseline": {"mpjpe": base[0], "pa_mpjpe": base[1]}, "repnet": {"mpjpe": rep[0], "pa_mpjpe": rep[1]}}
+    rows = [row("walk", ["02"], (10.0, 5.0), (20.0, 10.0), (30.0, 15.0)),     # seen: left out
+            row("yoga", [], (120.0, 90.0), (100.0, 60.0), (200.0, 100.0)),
+            row("dance", [], (80.0, 70.0), (100.0, 80.0), (150.0, 90.0))]
+    text = cross_motion.unseen_by_reference(rows)
+    assert text.startswith("On the 2 groups")
+    assert "100.0 / 80.0 mm" in text and "100.0 / 70.0 and" in text and "175.0 / 95.0" in text
+    assert "1.14 in PA-MPJPE and 1.00 in the camera frame" in text
+    assert cross_motion.unseen_by_reference(rows[:1]) == ""
