@@ -3,7 +3,7 @@
 A single frame cannot tell a squat from a camera tilting down at a standing person: both give the
 same 2D. Webcams and most videos do not move, so the lock takes the camera's elevation and roll as the
 median of the lifter's own estimates so far, which settles within a second or two, and every
-frame is lifted under that camera (core.lifter.Lifter.process(..., camera_angles)), so that the pose, not the
+frame is lifted under that camera (core.lifter.Lifter.lift(..., camera_angles)), so that the pose, not the
 camera, explains what the person does.
 
     lock = CameraLock()
@@ -111,8 +111,8 @@ class CameraLock:
 def lift_under_lock(lifter: Lifter, lock: CameraLock | None, keypoints_2d: np.ndarray, time_s: float) -> LiftResult:
     """One frame [17, 2] as the app lifts it: the free lift, whose camera feeds the lock, then, where
     the lock gives a camera, the lift under that camera (the free one if that fails)."""
-    lifted = lifter.process(keypoints_2d)
+    lifted = lifter.lift(keypoints_2d)
     if lock is None or not lifted.valid[0]:
         return lifted
-    under_camera = lifter.process(keypoints_2d, lock.update(lifted.camera[0], time_s))
+    under_camera = lifter.lift(keypoints_2d, lock.update(lifted.camera[0], time_s))
     return under_camera if under_camera.valid[0] else lifted

@@ -2,7 +2,7 @@
 One Euro filter, the lifter (under the camera lock) and world space.
 
     estimator = PoseEstimator(Lifter(model_path), PoseDetector(), EstimatorSettings(fov_deg=70))
-    result = estimator.process(frame_bgr, index, time_s)
+    result = estimator.estimate(frame_bgr, index, time_s)
 
 The two halves, detect() (MediaPipe) and lift() (the rest), can run on two threads, as
 app.pipeline.run does; lift() keeps state across frames, so frames must reach it in order.
@@ -58,23 +58,23 @@ class PoseEstimator:
         self.world = WorldTracker(self.settings.fov_deg)  # keeps its camera across frames without a person
         # onnxruntime's first run allocates its buffers: do it now, not in the first frame.
         warm_up = np.stack([np.arange(NUM_JOINTS) * 10.0, np.arange(NUM_JOINTS) * 5.0], axis=1)
-        self.lifter.process(warm_up)
+        self.lifter.lift(warm_up)
         if self.camera_lock is not None:
-            self.lifter.process(warm_up, np.zeros(2))
+            self.lifter.lift(warm_up, np.zeros(2))
 
     def reset(self) -> None:
         self.occlusion.reset()
         self.smoother.reset()
         self.world.forget_person()
 
-    def process(self, image_bgr: np.ndarray, index: int, time_s: float) -> FrameResult:
+    def estimate(self, image_bgr: np.ndarray, index: int, time_s: float) -> FrameResult:
         """Both halves on one frame (the pipeline runs them on two threads)."""
         return self.lift(self.detect(image_bgr), index, time_s, image_bgr.shape[0], image_bgr.shape[1])
 
     def detect(self, image_bgr: np.ndarray, image_rgb: np.ndarray | None = None) -> Keypoints2D | None:
         """MediaPipe on one frame: the 33 landmarks in pixels, or None when nobody is found."""
         start = time.perf_counter()
-        found = self.detector.process(image_bgr, image_rgb)
+        found = self.detector.detect(image_bgr, image_rgb)
         self.times.add("mediapipe", time.perf_counter() - start)
         return found
 

@@ -1,7 +1,7 @@
 """2D keypoints: MediaPipe Pose (BlazePose GHUM, 33 landmarks) in video mode.
 
     with PoseDetector() as detector:
-        keypoints = detector.process(frame_bgr)   # Keypoints2D, or None when nobody is found
+        keypoints = detector.detect(frame_bgr)   # Keypoints2D, or None when nobody is found
         keypoints.landmarks, keypoints.visibility  # [33, 2] pixels, [33] in [0, 1]
 
 Video mode (static_image_mode=False) detects the person once and then tracks them from the
@@ -69,14 +69,14 @@ class PoseDetector:
             min_tracking_confidence=min_tracking_confidence)
         self._closed = False
 
-    def process(self, frame_bgr: np.ndarray, frame_rgb: np.ndarray | None = None) -> Keypoints2D | None:
+    def detect(self, frame_bgr: np.ndarray, frame_rgb: np.ndarray | None = None) -> Keypoints2D | None:
         """Landmarks of the tracked person in this frame, or None when nobody is found.
 
         `frame_rgb`: the same frame already converted to RGB (app.capture does it on its reader
         thread), which saves the conversion here.
         """
         if self._closed:
-            raise DetectorError("PoseDetector.process called after close()")
+            raise DetectorError("PoseDetector.detect called after close()")
         if not (isinstance(frame_bgr, np.ndarray) and frame_bgr.ndim == 3 and frame_bgr.shape[2] == 3
                 and frame_bgr.dtype == np.uint8 and frame_bgr.shape[0] > 0 and frame_bgr.shape[1] > 0):
             shape = getattr(frame_bgr, "shape", None)

@@ -1,7 +1,7 @@
 """The lifter runtime: an onnxruntime session on a model that follows the lifter contract (core.contract).
 
     lifter = Lifter()                       # models/repnet.onnx
-    result = lifter.process(keypoints_2d)   # [17, 2] or [N, 17, 2] pixels
+    result = lifter.lift(keypoints_2d)   # [17, 2] or [N, 17, 2] pixels
     result.pose_3d, result.camera, result.valid
 
 Frames whose input is
@@ -45,7 +45,7 @@ class Lifter:
     """Lifts 2D keypoints (H36M-17, pixels) to 3D poses and weak-perspective cameras.
 
     Where the model has a lift-under-a-known-camera graph beside it (camera_graph_path), that is
-    loaded too, and process() takes the camera to lift under (the app's camera lock)."""
+    loaded too, and lift() takes the camera to lift under (the app's camera lock)."""
 
     def __init__(self, model_path: Path | str = DEFAULT_MODEL_PATH, threads: int = 1):
         path = Path(model_path)
@@ -78,7 +78,7 @@ class Lifter:
                 metadata[key] = value
         return metadata
 
-    def process(self, keypoints_2d: np.ndarray, camera_angles: np.ndarray | None = None) -> LiftResult:
+    def lift(self, keypoints_2d: np.ndarray, camera_angles: np.ndarray | None = None) -> LiftResult:
         """Lift one pose [17, 2] or a batch [N, 17, 2] (pixels). Never raises on bad values.
         camera_angles: (elevation, roll) radians, [2] or [N, 2], of a known camera to lift under
         (needs can_lift_under_camera); None lifts with the camera unknown."""

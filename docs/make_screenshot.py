@@ -58,7 +58,7 @@ def screen(lifter, video: Path, last_frame: int) -> np.ndarray:
     try:
         with VideoSource(video) as source, Viewer(visible=True, frame_size=source.size) as viewer:
             for frame in source:
-                r = estimator.process(frame.image, frame.index, frame.time)
+                r = estimator.estimate(frame.image, frame.index, frame.time)
                 viewer.update(frame.image, r.keypoints_2d, r.visibility, r.pose_3d, r.camera, source.fps,
                               estimator.status() or "camera lock off", joints_world=r.joints_world,
                               camera_pose=r.camera_pose, latency_ms=None, time_s=frame.time)
@@ -89,7 +89,7 @@ def video_frames(lifter, video: Path, frames: list[int], height: int) -> list[np
             if not ok:
                 sys.exit(f"{video} has only {index} frames")
             image = fit_height(image, height)
-            result = estimator.process(image, index, index / fps)
+            result = estimator.estimate(image, index, index / fps)
             if index in frames:
                 if result.pose_3d is None:
                     sys.exit(f"no lifted person in frame {index} of {video}")
@@ -139,11 +139,11 @@ def main() -> None:
         sys.exit(f"cannot read {args.image}")
     image = fit_height(image, args.height)
     with PoseDetector() as detector:
-        found = detector.process(image)
+        found = detector.detect(image)
     if found is None:
         sys.exit(f"MediaPipe found nobody in {args.image}")
     keypoints, visibility = mediapipe_to_h36m(found.landmarks, found.visibility)
-    lifted = lifter.process(keypoints)
+    lifted = lifter.lift(keypoints)
     if not lifted.valid[0]:
         sys.exit("the lifter rejected the keypoints")
     args.output.parent.mkdir(parents=True, exist_ok=True)

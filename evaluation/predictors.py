@@ -47,7 +47,7 @@ def onnx_predictor(path: Path | str, threads: int = 1, batch_size: int = 1) -> P
     def lift(keypoints_2d: np.ndarray) -> np.ndarray:
         out = []
         for start in range(0, len(keypoints_2d), batch_size):
-            result = lifter.process(keypoints_2d[start:start + batch_size])
+            result = lifter.lift(keypoints_2d[start:start + batch_size])
             R, _ = rotation_from_camera(result.camera)  # frames the lifter refused: zero poses
             out.append(np.einsum("nij,nkj->nki", R, result.pose_3d.astype(np.float64)))
         return np.concatenate(out)

@@ -120,7 +120,7 @@ def _run_app(model: Path, video: Path) -> list[tuple]:
     frames = []
     with VideoSource(video) as source:
         for frame in source:
-            result = estimator.process(frame.image, frame.index, frame.time)
+            result = estimator.estimate(frame.image, frame.index, frame.time)
             frames.append((frame, result))
     estimator.close()
     return frames

@@ -187,7 +187,7 @@ def test_recorded_results_convert_to_the_pose_the_app_placed(tmp_path, media_dir
     capture.release()
     estimator = PoseEstimator(Lifter(_model()), PoseDetector())
     try:
-        results = [estimator.process(image, index, index / 5.0) for index, image in enumerate(images)]
+        results = [estimator.estimate(image, index, index / 5.0) for index, image in enumerate(images)]
     finally:
         estimator.close()
     placed = np.stack([r.joints_world for r in results])

@@ -83,10 +83,10 @@ def test_lift_under_a_given_camera_follows_that_camera(lifter_with_camera_graph,
     lifter = lifter_with_camera_graph
     assert lifter.can_lift_under_camera
     keypoints = load_checkpoint(tiny_training_run[0] / "checkpoint.pt")["reference_inputs"].numpy()[:64]
-    told = {e: np.degrees(camera_angles(lifter.process(keypoints, np.deg2rad([e, 0.0])).camera))[:, 0]
+    told = {e: np.degrees(camera_angles(lifter.lift(keypoints, np.deg2rad([e, 0.0])).camera))[:, 0]
             for e in (-10.0, 35.0)}
     assert np.median(told[35.0]) - np.median(told[-10.0]) > 8.0   # 300 steps in: well on its way
-    free = lifter.process(keypoints)
+    free = lifter.lift(keypoints)
     assert free.valid.all() and np.isfinite(free.pose_3d).all()
 
 
@@ -99,7 +99,7 @@ def test_a_lifter_without_camera_graph_cannot_lift_under_a_camera(tmp_path):
     lifter = Lifter(path)
     assert not lifter.can_lift_under_camera and not camera_graph_path(path).exists()
     with pytest.raises(ValueError, match="no lift-under-camera graph"):
-        lifter.process(np.random.default_rng(0).normal(size=(17, 2)) * 100, np.zeros(2))
+        lifter.lift(np.random.default_rng(0).normal(size=(17, 2)) * 100, np.zeros(2))
 
 
 def test_the_app_locks_the_camera_on_a_video_and_says_so(lifter_with_camera_graph, media_dir):
@@ -115,7 +115,7 @@ def test_the_app_locks_the_camera_on_a_video_and_says_so(lifter_with_camera_grap
         statuses[mode], cameras = [], []
         try:
             for index, image in enumerate(frames):   # 5 fps
-                result = estimator.process(image, index, index / 5.0)
+                result = estimator.estimate(image, index, index / 5.0)
                 statuses[mode].append(estimator.status())
                 cameras.append(result.camera)
         finally:

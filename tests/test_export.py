@@ -51,7 +51,7 @@ def test_export_matches_torch_and_loads_in_the_app(tiny_training_run, tmp_path):
     with torch.no_grad():
         expected_pose, expected_cam = TorchLifter(generator)(torch.from_numpy(inputs))
     for name in ("tiny.onnx", "tiny_fp16.onnx"):
-        result = Lifter(tmp_path / name).process(inputs)
+        result = Lifter(tmp_path / name).lift(inputs)
         assert result.valid.all()
         tolerance = 1e-3 if name == "tiny.onnx" else 5.0
         assert np.abs(result.pose_3d - expected_pose.numpy()).max() < tolerance
@@ -75,7 +75,7 @@ def test_shipped_checkpoint_exports_to_the_shipped_model(tmp_path):
     assert report.variants[0].max_diff_mm < 1e-3
     again = Lifter(next(v.path for v in report.variants if v.precision == precision))
     kp = load_checkpoint(REPO / "models" / "repnet.pt")["reference_inputs"].numpy()[:32]
-    assert np.abs(shipped.process(kp).pose_3d - again.process(kp).pose_3d).max() < 1e-3
+    assert np.abs(shipped.lift(kp).pose_3d - again.lift(kp).pose_3d).max() < 1e-3
 
 
 def _run_export(*args):
@@ -136,7 +136,7 @@ def test_release_ships_a_slim_checkpoint_and_the_int8_lifter_it_was_verified_as(
     generator, _ = generator_from_checkpoint(slim)
     with torch.no_grad():
         expected, _ = TorchLifter(generator)(torch.from_numpy(kp))
-    error = np.linalg.norm(lifter.process(kp).pose_3d - expected.numpy(), axis=-1).mean()
+    error = np.linalg.norm(lifter.lift(kp).pose_3d - expected.numpy(), axis=-1).mean()
     assert error < 10.0  # mm per joint: quantization noise, not a different model
 
 
@@ -153,7 +153,7 @@ def test_test_time_steps_can_be_left_out_of_the_graph(tiny_training_run, tmp_pat
     generator, _ = generator_from_checkpoint(state)
     with torch.no_grad():
         expected, _ = TorchLifter(generator, mirror_average=False, reference_size=False)(torch.from_numpy(kp))
-    np.testing.assert_allclose(lifter.process(kp).pose_3d, expected.numpy(), atol=1e-2)
+    np.testing.assert_allclose(lifter.lift(kp).pose_3d, expected.numpy(), atol=1e-2)
 
 
 def test_a_release_whose_export_fails_leaves_the_shipped_pair_untouched(tiny_training_run, tmp_path, monkeypatch):

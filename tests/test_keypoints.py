@@ -24,7 +24,7 @@ def astronaut_bgr() -> np.ndarray:
 
 def test_yoga_photo_gives_a_whole_upright_person_in_pixels(detector, media_dir):
     image = cv2.imread(str(media_dir / "pose.jpg"))  # 1000 x 667, warrior II pose, whole body
-    found = detector.process(image)
+    found = detector.detect(image)
     assert isinstance(found, Keypoints2D)
     assert found.landmarks.shape == (33, 2) and found.landmarks.dtype == np.float32
     assert found.visibility.shape == (33,) and ((found.visibility >= 0) & (found.visibility <= 1)).all()
@@ -46,7 +46,7 @@ def test_yoga_photo_gives_a_whole_upright_person_in_pixels(detector, media_dir):
 
 def test_astronaut_facing_the_camera_has_her_left_on_the_image_right(detector):
     image = astronaut_bgr()  # 512 x 512, head and shoulders, facing the viewer
-    found = detector.process(image)
+    found = detector.detect(image)
     assert found is not None
     lm = found.landmarks
     assert lm[LEFT_SHOULDER, 0] > lm[RIGHT_SHOULDER, 0]  # mirror view: her left is on our right
@@ -59,11 +59,11 @@ def test_astronaut_facing_the_camera_has_her_left_on_the_image_right(detector):
 def test_a_frame_already_in_rgb_gives_the_same_landmarks(media_dir):
     image = cv2.imread(str(media_dir / "pose.jpg"))
     with PoseDetector() as from_bgr, PoseDetector() as from_rgb:
-        expected = from_bgr.process(image)
-        found = from_rgb.process(image, cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        expected = from_bgr.detect(image)
+        found = from_rgb.detect(image, cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
         np.testing.assert_allclose(found.landmarks, expected.landmarks, atol=1e-3)
         with pytest.raises(DetectorError, match="frame_rgb has shape"):
-            from_rgb.process(image, image[:100])
+            from_rgb.detect(image, image[:100])
 
 
 @pytest.mark.parametrize("big_on_the_left", [True, False])
@@ -75,13 +75,13 @@ def test_with_two_people_the_most_prominent_is_tracked_consistently(media_dir, b
     canvas[:, big_x:big_x + 1000] = person
     canvas[200:200 + small.shape[0], small_x:small_x + small.shape[1]] = small
     with PoseDetector() as detector:
-        pelvis = [detector.process(canvas).landmarks[[LEFT_HIP, RIGHT_HIP]].mean(axis=0) for _ in range(4)]
+        pelvis = [detector.detect(canvas).landmarks[[LEFT_HIP, RIGHT_HIP]].mean(axis=0) for _ in range(4)]
     # The big person's hips are at x ~ 493 in the photo; every frame stays on them.
     np.testing.assert_allclose(np.array(pelvis)[:, 0], big_x + 493, atol=15)
 
 
 def test_no_person_gives_none(detector):
-    assert detector.process(np.full((480, 640, 3), 127, np.uint8)) is None
+    assert detector.detect(np.full((480, 640, 3), 127, np.uint8)) is None
 
 
 def test_video_mode_tracks_through_consecutive_frames(detector, media_dir):
@@ -90,7 +90,7 @@ def test_video_mode_tracks_through_consecutive_frames(detector, media_dir):
     for _ in range(6):
         ok, image = capture.read()
         assert ok
-        found = detector.process(image)
+        found = detector.detect(image)
         assert found is not None
         noses.append(found.landmarks[NOSE])
     capture.release()
@@ -103,7 +103,7 @@ def test_video_mode_tracks_through_consecutive_frames(detector, media_dir):
                                  np.zeros((0, 10, 3), np.uint8), "frame.jpg"])
 def test_frames_that_are_not_bgr_images_are_refused(detector, bad):
     with pytest.raises(DetectorError, match="H x W x 3 uint8"):
-        detector.process(bad)
+        detector.detect(bad)
 
 
 def test_closed_detector_refuses_work():
@@ -111,7 +111,7 @@ def test_closed_detector_refuses_work():
     detector.close()
     detector.close()  # closing twice is harmless
     with pytest.raises(DetectorError, match="after close"):
-        detector.process(np.zeros((64, 64, 3), np.uint8))
+        detector.detect(np.zeros((64, 64, 3), np.uint8))
 
 
 @pytest.mark.parametrize("complexity", [0, 2])

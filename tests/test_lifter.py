@@ -42,9 +42,9 @@ def test_refuses_a_missing_output(tmp_path):
 
 def test_accepts_a_model_that_follows_the_interface(tmp_path):
     lifter = Lifter(onnx_model(tmp_path / "m.onnx"))
-    result = lifter.process(np.random.default_rng(0).normal(300, 50, (NUM_JOINTS, 2)))
+    result = lifter.lift(np.random.default_rng(0).normal(300, 50, (NUM_JOINTS, 2)))
     assert result.pose_3d.shape == (1, NUM_JOINTS, 3) and result.valid.tolist() == [True]
-    assert lifter.process(np.random.default_rng(1).normal(300, 50, (4, NUM_JOINTS, 2))).valid.all()
+    assert lifter.lift(np.random.default_rng(1).normal(300, 50, (4, NUM_JOINTS, 2))).valid.all()
 
 
 def test_refuses_a_fixed_input_batch(tmp_path):
@@ -66,14 +66,14 @@ def test_refuses_outputs_that_are_not_float32(tmp_path, dtype, name):
 def test_counts_the_frames_in_a_row_a_broken_model_answers_nan(tmp_path):
     lifter = Lifter(onnx_model(tmp_path / "nan.onnx", scale=float("nan")))
     keypoints = np.random.default_rng(0).normal(300, 50, (3, NUM_JOINTS, 2))
-    result = lifter.process(keypoints)
+    result = lifter.lift(keypoints)
     assert result.valid.tolist() == [False] * 3 and np.isfinite(result.pose_3d).all()
-    lifter.process(keypoints[0])
+    lifter.lift(keypoints[0])
     assert lifter.non_finite_streak == 4
-    lifter.process(np.full((NUM_JOINTS, 2), np.nan))  # not sent to the model: the streak stands
+    lifter.lift(np.full((NUM_JOINTS, 2), np.nan))  # not sent to the model: the streak stands
     assert lifter.non_finite_streak == 4
     healthy = Lifter(onnx_model(tmp_path / "ok.onnx"))
-    healthy.process(keypoints)
+    healthy.lift(keypoints)
     assert healthy.non_finite_streak == 0
 
 
@@ -94,7 +94,7 @@ def test_shipped_model_follows_the_contract_and_describes_itself(shipped):
     assert shipped.metadata["joint_names"] == list(JOINT_NAMES)
     assert "millimetres" in str(shipped.metadata["units"])
     assert shipped.metadata["training"] and shipped.metadata["project_version"]
-    result = shipped.process(np.stack([_frontal_keypoints(), _frontal_keypoints(200, (100, 90))]))
+    result = shipped.lift(np.stack([_frontal_keypoints(), _frontal_keypoints(200, (100, 90))]))
     assert result.pose_3d.shape == (2, NUM_JOINTS, 3) and result.camera.shape == (2, 2, 3)
     assert result.valid.all() and np.isfinite(result.pose_3d).all()
     assert np.allclose(result.pose_3d[:, 0], 0.0, atol=1e-3)  # pelvis at the origin
@@ -103,7 +103,7 @@ def test_shipped_model_follows_the_contract_and_describes_itself(shipped):
 
 
 def test_shipped_model_lifts_a_frontal_standing_person_plausibly(shipped):
-    result = shipped.process(_frontal_keypoints())
+    result = shipped.lift(_frontal_keypoints())
     pose = result.pose_3d[0]
     from core.skeleton import JOINT_INDEX as J
     assert pose[J["head"], 1] < pose[J["pelvis"], 1] < pose[J["left_ankle"], 1]  # upright (y down)
@@ -123,24 +123,24 @@ def test_shipped_model_lifts_a_frontal_standing_person_plausibly(shipped):
 def test_non_finite_or_absurd_keypoints_are_flagged_not_lifted(shipped, bad):
     kp = np.stack([_frontal_keypoints(), _frontal_keypoints()])
     kp[1, 4, 0] = bad
-    result = shipped.process(kp)
+    result = shipped.lift(kp)
     assert result.valid.tolist() == [True, False]
     assert np.isfinite(result.pose_3d).all() and np.all(result.pose_3d[1] == 0)
 
 
 def test_degenerate_pose_is_flagged(shipped):
-    result = shipped.process(np.full((NUM_JOINTS, 2), 123.0))
+    result = shipped.lift(np.full((NUM_JOINTS, 2), 123.0))
     assert result.valid.tolist() == [False]
 
 
 def test_wrong_keypoint_shape_is_a_clear_error(shipped):
     with pytest.raises(ValueError, match="must be \\[17, 2\\]"):
-        shipped.process(np.zeros((16, 2)))
+        shipped.lift(np.zeros((16, 2)))
 
 
 @settings(max_examples=60, deadline=None)
 @given(hnp.arrays(np.float64, (3, NUM_JOINTS, 2), elements=st.floats(allow_nan=True, allow_infinity=True, width=64)))
 def test_lifter_never_returns_nan_for_arbitrary_floats(shipped, keypoints):
-    result = shipped.process(keypoints)
+    result = shipped.lift(keypoints)
     assert np.isfinite(result.pose_3d).all() and np.isfinite(result.camera).all()
     assert result.valid.shape == (3,)

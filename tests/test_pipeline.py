@@ -114,12 +114,12 @@ def test_without_smoothing_the_keypoints_are_mediapipes(media_dir, lifter):
     with VideoSource(media_dir / "pose_1.mp4") as source:
         first = next(iter(source)).image
     with PoseDetector() as detector:
-        found = detector.process(first)
+        found = detector.detect(first)
     expected, visibility = mediapipe_to_h36m(found.landmarks, found.visibility)
     assert visibility.min() >= 0.5  # so the occlusion rule leaves every joint alone
     raw = PoseEstimator(lifter, PoseDetector(), EstimatorSettings(smoothing=False))
     try:
-        result = raw.process(first, 0, 0.0)
+        result = raw.estimate(first, 0, 0.0)
     finally:
         raw.close()
     np.testing.assert_allclose(result.keypoints_2d, expected, atol=1e-3)

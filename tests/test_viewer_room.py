@@ -35,7 +35,7 @@ def squats(media_dir):
     try:
         with VideoSource(media_dir / "pose_squats.mp4") as source:
             for frame in source:
-                pairs.append((frame, estimator.process(frame.image, frame.index, frame.time)))
+                pairs.append((frame, estimator.estimate(frame.image, frame.index, frame.time)))
                 if len(pairs) == 25:
                     break
     finally:
@@ -201,7 +201,7 @@ def test_a_screenshot_shows_the_2d_and_3d_windows_side_by_side(x_display, media_
     image = first if video == "pose_squats.mp4" else landscape(first)
     estimator = PoseEstimator(Lifter(), PoseDetector())
     try:
-        result = estimator.process(image, 0, 0.0)
+        result = estimator.estimate(image, 0, 0.0)
     finally:
         estimator.close()
     assert result.joints_world is not None

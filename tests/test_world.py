@@ -67,7 +67,7 @@ def test_a_known_walk_comes_back_on_its_path(seen_walk, lifter_kind):
     walk, keypoints, true_root = seen_walk
     if lifter_kind == "shipped":
         from core.lifter import Lifter
-        lifted = Lifter().process(keypoints.astype(np.float32))
+        lifted = Lifter().lift(keypoints.astype(np.float32))
         assert lifted.valid.all()
         frames = zip(lifted.pose_3d, lifted.camera)
     else:
