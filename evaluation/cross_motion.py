@@ -108,6 +108,11 @@ def trained_people(model: Path) -> list[str]:
     return sorted({word.strip(",()+") for word in text.split() if word.strip(",()+").isdigit()})
 
 
+def mean_of_groups(rows: list[dict], models: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """Each model's MPJPE and PA-MPJPE averaged over the groups (every group counts once)."""
+    return {k: {m: float(np.mean([r[k][m] for r in rows])) for m in ("mpjpe", "pa_mpjpe")} for k in models}
+
+
 def table(rows: list[dict]) -> str:
     """Markdown; a reference lifter's columns where one was scored ("seen": it trained on these people)."""
     with_reference = any("reference" in r for r in rows)
@@ -124,8 +129,7 @@ def table(rows: list[dict]) -> str:
                      f"| {r['baseline']['pa_mpjpe']:.1f} | {r['repnet']['pa_mpjpe'] / r['baseline']['pa_mpjpe']:.2f} |"
                      + ref_cell)
     if rows:
-        mean = {k: {m: float(np.mean([r[k][m] for r in rows])) for m in ("mpjpe", "pa_mpjpe")}
-                for k in ("repnet", "baseline")}
+        mean = mean_of_groups(rows, ("repnet", "baseline"))
         lines.append(f"| **mean of groups** | | | {mean['repnet']['mpjpe']:.1f} | {mean['repnet']['pa_mpjpe']:.1f} "
                      f"| {mean['baseline']['mpjpe']:.1f} | {mean['baseline']['pa_mpjpe']:.1f} "
                      f"| {mean['repnet']['pa_mpjpe'] / mean['baseline']['pa_mpjpe']:.2f} |" + (" |" if with_reference else ""))
@@ -139,8 +143,7 @@ def unseen_by_reference(rows: list[dict]) -> str:
     unseen = [r for r in rows if "reference" in r and not r["reference"]["saw_these_people"]]
     if not unseen:
         return ""
-    mean = {k: {m: float(np.mean([r[k][m] for r in unseen])) for m in ("mpjpe", "pa_mpjpe")}
-            for k in ("reference", "baseline", "repnet")}
+    mean = mean_of_groups(unseen, ("reference", "baseline", "repnet"))
     return (f"On the {len(unseen)} groups whose people the reference never saw, it scores "
             f"{mean['reference']['mpjpe']:.1f} / {mean['reference']['pa_mpjpe']:.1f} mm (MPJPE / PA-MPJPE), the "
             f"supervised network {mean['baseline']['mpjpe']:.1f} / {mean['baseline']['pa_mpjpe']:.1f} and the "
